@@ -1,0 +1,3 @@
+from kfctl.cli.main import run
+
+run()

@@ -1,0 +1,54 @@
+"""Options shared by every command (kubectl-style globals) and the one error boundary."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from kfctl.errors import ExitCode, KfctlError
+from kfctl.output import log_console
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class GlobalOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    debug: bool = False
+
+
+def global_options(ctx: typer.Context) -> GlobalOptions:
+    options = ctx.find_root().obj
+    return options if isinstance(options, GlobalOptions) else GlobalOptions()
+
+
+def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn KfctlError into one line on stderr and its exit code; --debug adds the traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        debug = "--debug" in sys.argv
+        try:
+            return command(*args, **kwargs)
+        except KfctlError as error:
+            if debug:
+                traceback.print_exc()
+            log_console().print(f"[red]error:[/red] {error.one_line()}", markup=True, highlight=False)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            log_console().print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def exit_with(code: ExitCode) -> None:
+    raise typer.Exit(int(code))

@@ -1,0 +1,108 @@
+"""One pooled HTTP client per run, authenticated from a kubeconfig.
+
+`kubernetes.config` resolves kubeconfigs and credentials (exec plugins, OIDC, inline data),
+so auth is never parsed by hand; httpx carries the requests.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from kfctl.errors import ClusterUnreachableError, ConfigError, OperationError
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Which cluster to talk to: a kubeconfig path (None: $KUBECONFIG or ~/.kube/config) and a context."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+class KubeClient:
+    """A thin, pooled client for the Kubernetes REST API."""
+
+    def __init__(self, target: ClusterTarget) -> None:
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=target.kubeconfig or os.environ.get("KUBECONFIG") or None,
+                context=target.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, OSError) as error:
+            where = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise ConfigError(
+                f"cannot load kubeconfig {where}: {_first_line(error)}",
+                hint="pass --kubeconfig PATH or set KUBECONFIG",
+            ) from error
+        self.host: str = configuration.host
+        verify: ssl.SSLContext | bool = True
+        if not configuration.verify_ssl:
+            verify = False
+        else:
+            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+            if configuration.cert_file:
+                context.load_cert_chain(configuration.cert_file, configuration.key_file)
+            verify = context
+        headers = {"User-Agent": "kfctl"}
+        token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+        if token:
+            headers["Authorization"] = token if " " in token else f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.host,
+            verify=verify,
+            headers=headers,
+            timeout=DEFAULT_TIMEOUT,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; connection failures become ClusterUnreachableError (no credentials echoed)."""
+        try:
+            return self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise ClusterUnreachableError(
+                f"cannot reach the API server at {self.host}: {_first_line(error)}",
+                hint="check that the cluster is running and --kubeconfig/--context point at it",
+            ) from error
+        except httpx.TransportError as error:
+            raise ClusterUnreachableError(
+                f"connection to the API server at {self.host} failed: {_first_line(error)}"
+            ) from error
+
+    def get_json(self, path: str) -> dict[str, Any]:
+        response = self.request("GET", path)
+        if response.status_code >= 400:
+            raise OperationError(f"GET {path} failed: HTTP {response.status_code} {response.text[:300]}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def server_version(self) -> dict[str, Any]:
+        return self.get_json("/version")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]

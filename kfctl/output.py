@@ -1,0 +1,52 @@
+"""Data on stdout, logs on stderr: the emitters every read command shares."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+# JSON and YAML output carry a schema version so scripts can depend on the shape.
+SCHEMA_VERSION = "kfctl.dev/v1alpha1"
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    YAML = "yaml"
+
+
+def log_console() -> Console:
+    """Logs and progress go to stderr so stdout stays parseable."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit(
+    kind: str,
+    data: Any,
+    fmt: OutputFormat,
+    *,
+    columns: Sequence[str] = (),
+    rows: Sequence[Sequence[Any]] = (),
+    title: str | None = None,
+) -> None:
+    """Print `data` as JSON/YAML (with kind and schema version) or `rows` as a table."""
+    if fmt is OutputFormat.TABLE:
+        table = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if cell is None else str(cell) for cell in row))
+        Console(soft_wrap=True, width=max(120, Console().width)).print(table)
+        return
+    document = {"apiVersion": SCHEMA_VERSION, "kind": kind, **(data if isinstance(data, dict) else {"items": data})}
+    if fmt is OutputFormat.JSON:
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
