@@ -46,6 +46,18 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             log_console().print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as error:  # a bug: still one line, the traceback only with --debug
+            if debug:
+                traceback.print_exc()
+            text = " ".join(str(error).split())[:300]
+            log_console().print(
+                f"[red]internal error:[/red] {type(error).__name__}: {text} (rerun with --debug and report it)",
+                markup=True,
+                highlight=False,
+            )
+            raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper
 

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
+from kfctl.cli import catalog_commands, render_commands
 from kfctl.cli.context import GlobalOptions, error_boundary, global_options
+from kfctl.cli.options import OutputOption
 from kfctl.output import OutputFormat, emit
 
 app = typer.Typer(
@@ -31,9 +33,6 @@ def main(
     ctx.obj = GlobalOptions(kubeconfig=kubeconfig, context=context, debug=debug)
 
 
-OutputOption = Annotated[OutputFormat, typer.Option("-o", "--output", help="Output format.")]
-
-
 @app.command()
 @error_boundary
 def version(
@@ -51,6 +50,10 @@ def version(
         server = versions["server"]
         rows.append(("server", server.get("gitVersion") or server.get("error", "")))
     emit("Version", versions, output, columns=("COMPONENT", "VERSION"), rows=rows)
+
+
+render_commands.register(app)
+catalog_commands.register(app)
 
 
 def run() -> None:

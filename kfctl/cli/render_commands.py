@@ -1,0 +1,91 @@
+"""Offline commands: init, generate, build."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kfctl.cli.context import error_boundary
+from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOption, ManifestsDirOption, OutputOption
+from kfctl.output import OutputFormat, emit, log_console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(error_boundary(init))
+    app.command("generate")(error_boundary(generate))
+    app.command("build")(error_boundary(build))
+
+
+def init(
+    app_dir: Annotated[Path, typer.Argument(help="Directory to create the app config in.")],
+    profile: Annotated[str, typer.Option("--profile", help="Cluster profile (kfctl profiles list).")],
+    platform: Annotated[str, typer.Option("--platform", help="Platform release (kfctl platforms list).")] = (
+        "kubeflow-1.10"
+    ),
+    components: Annotated[
+        str | None, typer.Option("--components", help="Comma-separated components (default: the release's set).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing kfctl.yaml.")] = False,
+) -> None:
+    """Create APP_DIR/kfctl.yaml for a profile and a platform release."""
+    from kfctl.render.service import init_app
+
+    chosen = [c.strip() for c in components.split(",") if c.strip()] if components else None
+    path = init_app(app_dir, profile=profile, platform=platform, components=chosen, force=force)
+    log_console().print(f"wrote {path}; next: kfctl build -f {path}")
+
+
+def generate(
+    components: ComponentsArgument = None,
+    config: ConfigOption = Path("kfctl.yaml"),
+    manifests_dir: ManifestsDirOption = None,
+    no_vendor: Annotated[
+        bool, typer.Option("--no-vendor", help="Reference the sources in place instead of copying them.")
+    ] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Write the app directory: one kustomization per component, buildable with plain kustomize."""
+    from kfctl.render.service import RenderOptions
+    from kfctl.render.service import generate as run_generate
+
+    result = run_generate(RenderOptions(config, manifests_dir, None, components or []), vendor=not no_vendor)
+    emit(
+        "GenerateResult",
+        result.as_dict(),
+        output,
+        columns=("COMPONENT", "KUSTOMIZATION"),
+        rows=[(name, result.app_dir / "components" / name / "kustomization.yaml") for name in result.components],
+    )
+
+
+def build(
+    components: ComponentsArgument = None,
+    config: ConfigOption = Path("kfctl.yaml"),
+    manifests_dir: ManifestsDirOption = None,
+    kustomize_bin: KustomizeBinOption = None,
+    out: Annotated[str, typer.Option("-o", "--out", help="- for stdout, or a directory (one file per component).")] = (
+        "-"
+    ),
+) -> None:
+    """Render the manifests in apply order (waves, then kinds) with the real kustomize."""
+    from kfctl.render.build import dump_objects
+    from kfctl.render.service import RenderOptions, write_build_output
+    from kfctl.render.service import build as run_build
+
+    result = run_build(RenderOptions(config, manifests_dir, kustomize_bin, components or []))
+    console = log_console()
+    if result.app.config.converted_from:
+        console.print(f"{config}: read as a legacy {result.app.config.converted_from} file and converted")
+    if out == "-":
+        sys.stdout.write(dump_objects(result.objects))
+    else:
+        for path in write_build_output(result, out):
+            console.print(f"wrote {path}")
+    summary = result.summary()
+    console.print(
+        f"rendered {summary['objects']} objects in {len(result.rendered)} components, "
+        f"{len(result.app.waves)} waves, in {summary['renderSeconds']}s with {result.kustomize}"
+    )

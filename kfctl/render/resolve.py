@@ -1,0 +1,235 @@
+"""Resolve an app config against its profile and platform: which components, which overlays,
+which source directories, in which waves. Everything here is checked before any rendering."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfctl.config.app import AppConfig, ComponentConfig, SourceOverride
+from kfctl.config.profiles import ClusterProfile, load_profile
+from kfctl.errors import ConfigError
+from kfctl.platform.catalog import (
+    PROJECT_KUSTOMIZE_DIR,
+    PROJECT_PREFIX,
+    PROJECT_SOURCE,
+    ComponentDef,
+    Platform,
+    load_platforms,
+)
+from kfctl.platform.graph import dependency_closure, waves
+from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source
+from kfctl.schema import Where, suggest
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("KFCTL_CACHE_DIR") or Path.home() / ".cache" / "kfctl")
+
+
+@dataclass
+class ResolvedComponent:
+    name: str
+    definition: ComponentDef
+    overlay: str
+    source_root: Path  # the source tree the paths are relative to
+    paths: tuple[str, ...]
+    config: ComponentConfig
+    wave: int = 0
+
+    project_root: Path | None = None  # the project's kustomize/ dir, for `kfctl:` paths
+
+    @property
+    def directories(self) -> list[Path]:
+        return [self.directory(path) for path in self.paths]
+
+    def directory(self, path: str) -> Path:
+        if path.startswith(PROJECT_PREFIX):
+            assert self.project_root is not None
+            return self.project_root / path.removeprefix(PROJECT_PREFIX)
+        return self.source_root / path
+
+
+@dataclass
+class ResolvedApp:
+    config: AppConfig
+    profile: ClusterProfile
+    platform: Platform
+    components: list[ResolvedComponent]  # in apply order: wave, then name
+    waves: list[list[str]]
+    source_roots: dict[str, Path] = field(default_factory=dict)
+
+    def component(self, name: str) -> ResolvedComponent:
+        return next(c for c in self.components if c.name == name)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.config.name,
+            "profile": self.profile.name,
+            "platform": self.platform.name,
+            "release": self.platform.release,
+            "waves": self.waves,
+            "components": [
+                {
+                    "name": c.name,
+                    "wave": c.wave,
+                    "overlay": c.overlay,
+                    "source": c.definition.source,
+                    "paths": list(c.paths),
+                    "dependsOn": list(c.definition.depends_on),
+                }
+                for c in self.components
+            ],
+        }
+
+
+def platform_by_name(name: str, where: Where | None = None) -> Platform:
+    platforms = load_platforms()
+    if name not in platforms:
+        at = where or Where("--platform", None, "")
+        raise at.error(f"unknown platform {name!r}", hint=suggest(name, list(platforms), "platform"))
+    return platforms[name]
+
+
+def resolve_app(
+    config: AppConfig,
+    *,
+    manifests_dir: Path | None = None,
+    only: list[str] | None = None,
+) -> ResolvedApp:
+    """Check the config against catalog and profile; find the sources. `only` limits to those components
+    and their dependencies (`kfctl generate COMPONENT…`)."""
+    platform = platform_by_name(config.platform, config.where_platform)
+    profile = load_profile(config.profile, base=config.directory, where=config.where_profile)
+    chosen = _chosen_components(config, platform)
+    by_name = {c.name: c for c in chosen}
+    where = config.where_components or Where(str(config.path), None, "spec.components")
+    for component in chosen:
+        definition = platform.components[component.name]
+        for other in definition.conflicts:
+            if other in by_name:
+                raise (component.where or where).error(
+                    f"{component.name} and {other} cannot both be enabled", hint="remove one of them"
+                )
+    depends_on = {c.name: [*platform.components[c.name].depends_on, *c.depends_on] for c in chosen}
+    component_waves = waves(depends_on, where=f"{config.path}: spec.components")
+    if only:
+        unknown = [name for name in only if name not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"{unknown[0]} is not enabled in {config.path}", hint=suggest(unknown[0], list(by_name), "component")
+            )
+        keep = set(dependency_closure(only, depends_on))
+        component_waves = [[n for n in wave if n in keep] for wave in component_waves]
+        component_waves = [wave for wave in component_waves if wave]
+    wave_of = {name: index for index, wave in enumerate(component_waves) for name in wave}
+    used_sources = sorted({platform.components[name].source for name in wave_of} | {PROJECT_SOURCE})
+    roots = _resolve_sources(config, platform, used_sources, manifests_dir)
+    resolved = []
+    for wave in component_waves:
+        for name in wave:
+            component = by_name[name]
+            definition = platform.components[name]
+            overlay = component.overlay or profile.component_overlays.get(name) or definition.default_overlay
+            if overlay not in definition.overlays:
+                at = component.where or where
+                raise at.error(
+                    f"component {name} of {platform.name} has no overlay {overlay!r}"
+                    + ("" if component.overlay else f" (set by profile {profile.name})"),
+                    hint=f"overlays: {', '.join(definition.overlays)}",
+                )
+            merged = _with_profile_parameters(component, profile)
+            root = roots[definition.source]
+            resolved_component = ResolvedComponent(
+                name, definition, overlay, root, definition.paths(overlay), merged, wave_of[name], roots[PROJECT_SOURCE]
+            )
+            for directory in resolved_component.directories:
+                if not directory.is_dir():
+                    raise ConfigError(
+                        f"component {name}: {directory} does not exist in source {definition.source} ({root})",
+                        hint=f"does the source hold {platform.name} ({platform.release})? check source/--manifests-dir",
+                    )
+            resolved.append(resolved_component)
+    return ResolvedApp(config, profile, platform, resolved, component_waves, roots)
+
+
+def _chosen_components(config: AppConfig, platform: Platform) -> list[ComponentConfig]:
+    if config.components is None:
+        return [ComponentConfig(name) for name in platform.default_components]
+    where = config.where_components or Where(str(config.path), None, "spec.components")
+    seen: dict[str, ComponentConfig] = {}
+    for component in config.components:
+        at = component.where or where
+        if component.name not in platform.components:
+            raise at.error(
+                f"unknown component {component.name!r} in platform {platform.name}",
+                hint=suggest(component.name, list(platform.components), "component"),
+            )
+        if component.name in seen:
+            raise at.error(f"component {component.name} is listed twice", hint="merge the two entries")
+        seen[component.name] = component
+    return list(seen.values())
+
+
+def _with_profile_parameters(component: ComponentConfig, profile: ClusterProfile) -> ComponentConfig:
+    profile_parameters = profile.component_parameters.get(component.name)
+    if not profile_parameters:
+        return component
+    parameters = {name: dict(values) for name, values in profile_parameters.items()}
+    for name, values in component.parameters.items():
+        parameters.setdefault(name, {}).update(values)  # the user's values win over the profile's
+    return ComponentConfig(
+        component.name,
+        component.overlay,
+        parameters,
+        component.images,
+        component.replicas,
+        component.resources,
+        component.patches,
+        component.where,
+        component.depends_on,
+    )
+
+
+def _resolve_sources(
+    config: AppConfig, platform: Platform, used: list[str], manifests_dir: Path | None
+) -> dict[str, Path]:
+    manifests_dir = manifests_dir or (
+        Path(os.environ["KFCTL_MANIFESTS_DIR"]) if os.environ.get("KFCTL_MANIFESTS_DIR") else None
+    )
+    context = SourceContext(
+        cache_dir=cache_dir() / "sources",
+        lock_file=config.directory / "kfctl.lock",
+        manifests_dir=manifests_dir.expanduser().resolve() if manifests_dir else None,
+        mirrors=config.mirrors,
+    )
+    roots: dict[str, Path] = {}
+    for name in used:
+        if name == PROJECT_SOURCE:
+            roots[name] = Path(os.environ.get("KFCTL_KUSTOMIZE_DIR") or PROJECT_KUSTOMIZE_DIR)
+            continue
+        definition = platform.sources[name]
+        override: SourceOverride | None = config.sources.get(name)
+        if override is None and name == platform.primary_source:
+            override = config.source
+        if override and manifests_dir is None:
+            spec = SourceSpec(
+                name,
+                definition.dir_name,
+                path=override.path,
+                url=override.url,
+                sha256=override.sha256,
+                strip_prefix=override.strip_prefix,
+            )
+            subdir = definition.subdir if override.url else None
+        elif manifests_dir is not None:
+            spec = SourceSpec(name, definition.dir_name)
+            subdir = None
+        else:
+            spec = SourceSpec(name, definition.dir_name, url=definition.url, sha256=definition.sha256)
+            subdir = definition.subdir
+        # The primary source may be the manifests directory itself; others sit inside it by folder name.
+        root = resolve_source(spec, context, only_source=name == platform.primary_source)
+        roots[name] = root / subdir if subdir else root
+    return roots

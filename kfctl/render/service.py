@@ -1,0 +1,133 @@
+"""The offline commands' core: init, generate, build and the catalog listings.
+
+Each function is what one CLI command calls; they take plain arguments and return data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfctl.config.app import AppConfig, load_app_config, new_app_config
+from kfctl.config.profiles import ClusterProfile, list_profiles, load_profile
+from kfctl.errors import ConfigError, InputError
+from kfctl.platform.catalog import Platform, load_platforms
+from kfctl.render.appdir import GenerateResult, generate_app_dir
+from kfctl.render.build import RenderedComponent, dump_objects, ordered_objects, render_app
+from kfctl.render.kustomize import find_kustomize
+from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
+
+DEFAULT_PLATFORM = "kubeflow-1.10"
+
+
+@dataclass
+class RenderOptions:
+    config_path: Path
+    manifests_dir: Path | None = None
+    kustomize_bin: str | None = None
+    components: list[str] = field(default_factory=list)  # empty or ["all"]: every enabled component
+
+
+@dataclass
+class BuildResult:
+    app: ResolvedApp
+    rendered: list[RenderedComponent]
+    kustomize: str
+    seconds: float
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return ordered_objects(self.rendered)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.app.summary(),
+            "kustomize": self.kustomize,
+            "renderSeconds": round(self.seconds, 3),
+            "objects": sum(len(c.objects) for c in self.rendered),
+            "perComponent": {c.name: len(c.objects) for c in self.rendered},
+        }
+
+
+def _only(components: list[str]) -> list[str] | None:
+    selected = [c for c in components if c != "all"]
+    return selected or None
+
+
+def load_and_resolve(options: RenderOptions) -> ResolvedApp:
+    config = load_app_config(options.config_path)
+    return resolve_app(config, manifests_dir=options.manifests_dir, only=_only(options.components))
+
+
+def build(options: RenderOptions, on_component: Callable[[str, int], None] | None = None) -> BuildResult:
+    """Render every enabled component (or the named ones and their dependencies) in apply order."""
+    app = load_and_resolve(options)
+    kustomize = find_kustomize(options.kustomize_bin or app.config.settings.get("kustomizeBin"))
+    started = time.monotonic()
+    rendered = render_app(app, kustomize, concurrency=None, on_component=on_component)
+    return BuildResult(app, rendered, kustomize.label, time.monotonic() - started)
+
+
+def write_build_output(result: BuildResult, out: str) -> list[Path]:
+    """`-o -`: one stream on stdout (returned as no paths); `-o DIR`: one file per component, numbered."""
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"-o {out}: exists and is not a directory", hint="pass a directory, or - for stdout")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    ordered = sorted(result.rendered, key=lambda c: c.wave)
+    for index, component in enumerate(ordered, start=1):
+        path = directory / f"{index:02d}-{component.name}.yaml"
+        path.write_text(f"# wave {component.wave}: {component.name}\n" + dump_objects(component.objects))
+        written.append(path)
+    return written
+
+
+def generate(options: RenderOptions, *, vendor: bool = True) -> GenerateResult:
+    app = load_and_resolve(options)
+    return generate_app_dir(app, vendor=vendor)
+
+
+def init_app(app_dir: Path, *, profile: str, platform: str, components: list[str] | None, force: bool) -> Path:
+    """Write APP_DIR/kfctl.yaml after checking profile, platform and components exist."""
+    release = platform_by_name(platform)
+    load_profile(profile, base=app_dir)
+    chosen = components or list(release.default_components)
+    for name in chosen:
+        if name not in release.components:
+            from kfctl.schema import suggest
+
+            raise ConfigError(
+                f"--components: unknown component {name!r} in {platform}",
+                hint=suggest(name, list(release.components), "component"),
+            )
+    config_path = app_dir / "kfctl.yaml"
+    if config_path.exists() and not force:
+        raise InputError(f"{config_path} already exists", hint="pass --force to overwrite it")
+    app_dir.mkdir(parents=True, exist_ok=True)
+    name = "".join(c if c.isalnum() else "-" for c in app_dir.resolve().name.lower()).strip("-") or "kubeflow"
+    config_path.write_text(new_app_config(name, profile, platform, chosen))
+    load_app_config(config_path)  # what init writes must load
+    return config_path
+
+
+def platforms() -> list[Platform]:
+    return list(load_platforms().values())
+
+
+def components_of(platform: str) -> Platform:
+    return platform_by_name(platform)
+
+
+def profiles() -> list[ClusterProfile]:
+    return list(list_profiles().values())
+
+
+def profile(name: str) -> ClusterProfile:
+    return load_profile(name, base=Path.cwd())
+
+
+__all__ = ["AppConfig", "BuildResult", "RenderOptions", "build", "generate", "init_app", "write_build_output"]
