@@ -172,6 +172,12 @@ def parse_objects(text: str, origin: str) -> list[dict[str, Any]]:
         if missing or not name:
             what = ", ".join(missing + ([] if name else ["metadata.name"]))
             raise RenderError(f"{origin}: object {index} ({document.get('kind', '?')}) lacks {what}")
+        if "$(" in str(name) or "$(" in str((document.get("metadata") or {}).get("namespace", "")):
+            raise RenderError(
+                f"{origin}: {document['kind']} {name!r} has an unresolved kustomize variable in its name",
+                hint="this kustomize resolves the manifests' vars/replacements differently; "
+                "use kustomize v5.4-v5.7 (--kustomize-bin)",
+            )
         objects.append(document)
     return objects
 
