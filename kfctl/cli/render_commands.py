@@ -71,7 +71,6 @@ def build(
     ),
 ) -> None:
     """Render the manifests in apply order (waves, then kinds) with the real kustomize."""
-    from kfctl.render.build import dump_objects
     from kfctl.render.service import RenderOptions, write_build_output
     from kfctl.render.service import build as run_build
 
@@ -80,7 +79,7 @@ def build(
     if result.app.config.converted_from:
         console.print(f"{config}: read as a legacy {result.app.config.converted_from} file and converted")
     if out == "-":
-        sys.stdout.write(dump_objects(result.objects))
+        sys.stdout.write(result.text())
     else:
         for path in write_build_output(result, out):
             console.print(f"wrote {path}")

@@ -19,14 +19,9 @@ import yaml
 
 from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
-from kfctl.platform.kinds import object_key, sort_objects
+from kfctl.render.documents import RenderedDocument, split_documents
 from kfctl.render.kustomize import Kustomize
 from kfctl.render.resolve import ResolvedApp, ResolvedComponent
-
-try:  # the C loader parses megabytes of rendered YAML several times faster
-    YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    YamlLoader = yaml.SafeLoader
 
 WORKLOAD_KINDS = "(Deployment|StatefulSet|DaemonSet)"
 
@@ -35,7 +30,16 @@ WORKLOAD_KINDS = "(Deployment|StatefulSet|DaemonSet)"
 class RenderedComponent:
     name: str
     wave: int
-    objects: list[dict[str, Any]]
+    documents: list[RenderedDocument]
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """The parsed objects (parsed on first use), in apply order."""
+        return [document.obj for document in self.documents]
+
+    def text(self) -> str:
+        """kustomize's own text of the objects, in apply order."""
+        return "---\n".join(document.text for document in self.documents)
 
 
 def component_kustomization(
@@ -141,14 +145,14 @@ def render_app(
     """Render every component in parallel; objects validated, duplicates across components refused."""
     with scratch_dir() as root:
         directories = write_kustomizations(app, root, app.source_roots)
-        workers = max(1, min(concurrency or (os.cpu_count() or 2), len(directories) or 1))
+        workers = max(1, min(concurrency or render_workers(), len(directories) or 1))
 
         def render_one(component: ResolvedComponent) -> RenderedComponent:
-            text = kustomize.build(directories[component.name])
-            objects = parse_objects(text, f"component {component.name}")
+            text = kustomize.build(directories[component.name], f"component {component.name}")
+            documents = split_documents(text, f"component {component.name}")
             if on_component:
-                on_component(component.name, len(objects))
-            return RenderedComponent(component.name, component.wave, sort_objects(objects))
+                on_component(component.name, len(documents))
+            return RenderedComponent(component.name, component.wave, sort_documents(documents))
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             rendered = list(pool.map(render_one, app.components))
@@ -156,37 +160,27 @@ def render_app(
     return rendered
 
 
+def render_workers() -> int:
+    """kustomize is partly single-threaded, so one build more than CPUs keeps the CPUs busy."""
+    configured = os.environ.get("KFCTL_RENDER_CONCURRENCY", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else (os.cpu_count() or 2) + 1
+
+
 def parse_objects(text: str, origin: str) -> list[dict[str, Any]]:
-    try:
-        documents = list(yaml.load_all(text, Loader=YamlLoader))
-    except yaml.YAMLError as error:
-        raise RenderError(f"{origin}: kustomize produced invalid YAML: {str(error).splitlines()[0]}") from None
-    objects = []
-    for index, document in enumerate(documents):
-        if document is None:
-            continue
-        if not isinstance(document, dict):
-            raise RenderError(f"{origin}: document {index} is not a Kubernetes object")
-        missing = [key for key in ("apiVersion", "kind") if not document.get(key)]
-        name = (document.get("metadata") or {}).get("name")
-        if missing or not name:
-            what = ", ".join(missing + ([] if name else ["metadata.name"]))
-            raise RenderError(f"{origin}: object {index} ({document.get('kind', '?')}) lacks {what}")
-        if "$(" in str(name) or "$(" in str((document.get("metadata") or {}).get("namespace", "")):
-            raise RenderError(
-                f"{origin}: {document['kind']} {name!r} has an unresolved kustomize variable in its name",
-                hint="this kustomize resolves the manifests' vars/replacements differently; "
-                "use kustomize v5.4-v5.7 (--kustomize-bin)",
-            )
-        objects.append(document)
-    return objects
+    """Every object of a kustomize output, parsed (tests and callers that need whole objects)."""
+    return [document.obj for document in split_documents(text, origin)]
+
+
+def sort_documents(documents: list[RenderedDocument]) -> list[RenderedDocument]:
+    """Stable sort by kind rank, then identity (kfctl.platform.kinds), so output is deterministic."""
+    return sorted(documents, key=lambda d: (d.rank, d.key))
 
 
 def check_duplicates(rendered: list[RenderedComponent]) -> None:
     owner: dict[tuple[str, str, str, str], str] = {}
     for component in rendered:
-        for obj in component.objects:
-            key = object_key(obj)
+        for document in component.documents:
+            key = document.key
             if key in owner and owner[key] != component.name:
                 _group, kind, namespace, name = key
                 where = f"{namespace}/{name}" if namespace else name
@@ -200,6 +194,11 @@ def check_duplicates(rendered: list[RenderedComponent]) -> None:
 def ordered_objects(rendered: list[RenderedComponent]) -> list[dict[str, Any]]:
     """All objects in apply order: wave, component (catalog order within a wave), kind rank."""
     return [obj for component in sorted(rendered, key=lambda c: c.wave) for obj in component.objects]
+
+
+def ordered_text(rendered: list[RenderedComponent]) -> str:
+    """The whole render as one YAML stream in apply order, as kustomize printed each object."""
+    return "---\n".join(c.text() for c in sorted(rendered, key=lambda c: c.wave) if c.documents)
 
 
 def dump_objects(objects: list[dict[str, Any]]) -> str:

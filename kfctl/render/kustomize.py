@@ -31,28 +31,41 @@ class Kustomize:
     def label(self) -> str:
         return f"{' '.join(self.command)} (kustomize v{self.version})"
 
-    def build(self, directory: Path) -> str:
-        """`kustomize build DIR`; a failure names the directory and kustomize's own first error line."""
+    def build(self, directory: Path, label: str | None = None) -> str:
+        """`kustomize build DIR`; a failure names `label` (or DIR) and kustomize's innermost error."""
+        what = label or str(directory)
         try:
             result = subprocess.run(
-                [*self.command, str(directory)], capture_output=True, text=True, timeout=300, check=False
+                [*self.command, str(directory)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+                env=build_environment(),
             )
         except subprocess.TimeoutExpired:
-            raise RenderError(f"kustomize build {directory} did not finish in 300s") from None
+            raise RenderError(f"{what}: kustomize build did not finish in 300s") from None
         if result.returncode != 0:
             raise RenderError(
-                f"kustomize build {directory} failed: {_first_error(result.stderr)}",
+                f"{what}: kustomize build failed: {_first_error(result.stderr)}",
                 hint="fix the kustomization (or the component's overrides) and retry",
             )
         return result.stdout
+
+
+def build_environment() -> dict[str, str]:
+    """kustomize is a short-lived, allocation-heavy process: a lazier garbage collector (GOGC=400)
+    cuts its CPU time by about a third at the cost of some memory. The user's GOGC wins."""
+    return {"GOGC": "400", **os.environ}
 
 
 def _first_error(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip() and not NOISE.match(line.strip())]
     text = " ".join(lines) or "no error output"
     text = re.sub(r"^E\d{4} [\d:.]+\s+\d+ \S+\] ", "", text)
-    text = text.replace('"command failed" err=', "")
-    return text[:500]
+    text = text.replace('"command failed" err=', "").removeprefix("Error: ").strip('"')
+    # kustomize nests its errors ("accumulating resources from ...: ..."); the cause comes last.
+    return text if len(text) <= 400 else "…" + text[-400:]
 
 
 def find_kustomize(explicit: str | None = None) -> Kustomize:

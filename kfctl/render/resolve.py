@@ -3,6 +3,7 @@ which source directories, in which waves. Everything here is checked before any 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from kfctl.platform.catalog import (
     load_platforms,
 )
 from kfctl.platform.graph import dependency_closure, waves
-from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source
+from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source, rewrite_remote_resources
 from kfctl.schema import Where, suggest
 
 
@@ -195,15 +196,9 @@ def _with_profile_parameters(component: ComponentConfig, profile: ClusterProfile
 def _resolve_sources(
     config: AppConfig, platform: Platform, used: list[str], manifests_dir: Path | None
 ) -> dict[str, Path]:
-    manifests_dir = manifests_dir or (
-        Path(os.environ["KFCTL_MANIFESTS_DIR"]) if os.environ.get("KFCTL_MANIFESTS_DIR") else None
-    )
-    context = SourceContext(
-        cache_dir=cache_dir() / "sources",
-        lock_file=config.directory / "kfctl.lock",
-        manifests_dir=manifests_dir.expanduser().resolve() if manifests_dir else None,
-        mirrors=config.mirrors,
-    )
+    """Where each source comes from: --manifests-dir, else the config's source, else
+    $KFCTL_MANIFESTS_DIR, else the release archive named by the catalog."""
+    env_dir = Path(os.environ["KFCTL_MANIFESTS_DIR"]) if os.environ.get("KFCTL_MANIFESTS_DIR") else None
     roots: dict[str, Path] = {}
     for name in used:
         if name == PROJECT_SOURCE:
@@ -213,7 +208,17 @@ def _resolve_sources(
         override: SourceOverride | None = config.sources.get(name)
         if override is None and name == platform.primary_source:
             override = config.source
-        if override and manifests_dir is None:
+        directory = manifests_dir or (None if override else env_dir)
+        context = SourceContext(
+            cache_dir=cache_dir() / "sources",
+            lock_file=config.directory / "kfctl.lock",
+            manifests_dir=directory.expanduser().resolve() if directory else None,
+            mirrors=config.mirrors,
+        )
+        subdir = None
+        if directory is not None:
+            spec = SourceSpec(name, definition.dir_name)
+        elif override is not None:
             spec = SourceSpec(
                 name,
                 definition.dir_name,
@@ -223,13 +228,22 @@ def _resolve_sources(
                 strip_prefix=override.strip_prefix,
             )
             subdir = definition.subdir if override.url else None
-        elif manifests_dir is not None:
-            spec = SourceSpec(name, definition.dir_name)
-            subdir = None
         else:
             spec = SourceSpec(name, definition.dir_name, url=definition.url, sha256=definition.sha256)
             subdir = definition.subdir
         # The primary source may be the manifests directory itself; others sit inside it by folder name.
         root = resolve_source(spec, context, only_source=name == platform.primary_source)
-        roots[name] = root / subdir if subdir else root
+        root = root / subdir if subdir else root
+        roots[name] = _mirrored(root, config.mirrors, name)
     return roots
+
+
+def _mirrored(root: Path, mirrors: dict[str, str], name: str) -> Path:
+    """Remote resources inside the tree, redirected to their mirrors (a rewritten copy, cached)."""
+    if not mirrors:
+        return root
+    key = hashlib.sha256(f"{root}\n{sorted(mirrors.items())}".encode()).hexdigest()[:16]
+    out_dir = cache_dir() / "mirrored" / f"{name}-{key}"
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        return out_dir
+    return rewrite_remote_resources(root, mirrors, out_dir)

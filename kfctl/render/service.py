@@ -16,7 +16,7 @@ from kfctl.config.profiles import ClusterProfile, list_profiles, load_profile
 from kfctl.errors import ConfigError, InputError
 from kfctl.platform.catalog import Platform, load_platforms
 from kfctl.render.appdir import GenerateResult, generate_app_dir
-from kfctl.render.build import RenderedComponent, dump_objects, ordered_objects, render_app
+from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text, render_app
 from kfctl.render.kustomize import find_kustomize
 from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
 
@@ -42,13 +42,16 @@ class BuildResult:
     def objects(self) -> list[dict[str, Any]]:
         return ordered_objects(self.rendered)
 
+    def text(self) -> str:
+        return ordered_text(self.rendered)
+
     def summary(self) -> dict[str, Any]:
         return {
             **self.app.summary(),
             "kustomize": self.kustomize,
             "renderSeconds": round(self.seconds, 3),
-            "objects": sum(len(c.objects) for c in self.rendered),
-            "perComponent": {c.name: len(c.objects) for c in self.rendered},
+            "objects": sum(len(c.documents) for c in self.rendered),
+            "perComponent": {c.name: len(c.documents) for c in self.rendered},
         }
 
 
@@ -81,7 +84,7 @@ def write_build_output(result: BuildResult, out: str) -> list[Path]:
     ordered = sorted(result.rendered, key=lambda c: c.wave)
     for index, component in enumerate(ordered, start=1):
         path = directory / f"{index:02d}-{component.name}.yaml"
-        path.write_text(f"# wave {component.wave}: {component.name}\n" + dump_objects(component.objects))
+        path.write_text(f"# wave {component.wave}: {component.name}\n" + component.text())
         written.append(path)
     return written
 

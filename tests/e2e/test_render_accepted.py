@@ -29,7 +29,9 @@ def render(tmp_path: Path, upstream: Path, platform: str, components: list[str] 
     )
     result = subprocess.run(
         ["kfctl", "build", "-f", str(config), "--manifests-dir", str(upstream)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return [o for o in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if o]
@@ -41,8 +43,17 @@ def existing(cluster: LiveCluster, resource: str) -> set[str]:
 
 def apply(cluster: LiveCluster, objects: list[dict[str, Any]], *extra: str) -> subprocess.CompletedProcess[str]:
     stream = "\n---\n".join(json.dumps(o) for o in objects)
-    return cluster.run_kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=kfctl-e2e",
-                               *extra, "-f", "-", input=stream, timeout=300)
+    return cluster.run_kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=kfctl-e2e",
+        *extra,
+        "-f",
+        "-",
+        input=stream,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,22 +70,29 @@ def test_full_render_is_accepted_by_the_api_server(
     assert definitions and rest
     namespaces_before = existing(cluster, "namespaces")
     crds_before = existing(cluster, "customresourcedefinitions")
-    created_namespaces = [o["metadata"]["name"] for o in definitions
-                          if o["kind"] == "Namespace" and o["metadata"]["name"] not in namespaces_before]
-    created_crds = [o["metadata"]["name"] for o in definitions
-                    if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] not in crds_before]
+    created_namespaces = [
+        o["metadata"]["name"]
+        for o in definitions
+        if o["kind"] == "Namespace" and o["metadata"]["name"] not in namespaces_before
+    ]
+    created_crds = [
+        o["metadata"]["name"]
+        for o in definitions
+        if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] not in crds_before
+    ]
     try:
         created = apply(cluster, definitions)
         assert created.returncode == 0, created.stderr[-2000:]
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=120s",
-                        *(f"crd/{o['metadata']['name']}" for o in definitions if o["kind"] == "CustomResourceDefinition"))
+        crds = [f"crd/{o['metadata']['name']}" for o in definitions if o["kind"] == "CustomResourceDefinition"]
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=120s", *crds)
         dry_run = apply(cluster, rest, "--dry-run=server")
         assert dry_run.returncode == 0, dry_run.stderr[-3000:]
         accepted = [line for line in dry_run.stdout.splitlines() if "(server dry run)" in line]
         assert len(accepted) == len(rest), "every object went through the server"
         deployment = next(o for o in rest if o["kind"] == "Deployment")
-        probe = cluster.run_kubectl("get", "deployment", deployment["metadata"]["name"],
-                                    "-n", deployment["metadata"]["namespace"])
+        probe = cluster.run_kubectl(
+            "get", "deployment", deployment["metadata"]["name"], "-n", deployment["metadata"]["namespace"]
+        )
         assert probe.returncode != 0 and "NotFound" in probe.stderr, "a dry-run writes nothing"
     finally:
         if created_crds:
