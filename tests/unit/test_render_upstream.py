@@ -164,3 +164,34 @@ def test_build_writes_one_numbered_file_per_component_in_wave_order(tmp_path: Pa
     assert files[:2] == ["01-cert-manager.yaml", "02-istio.yaml"]
     dex = list(yaml.safe_load_all((out / "04-dex.yaml").read_text()))
     assert dex[0]["kind"] == "Namespace", "inside a component, Namespaces come first"
+
+
+def test_monitoring_servicemonitors_select_real_services_and_ports(tmp_path: Path) -> None:
+    """The project's monitoring component: each ServiceMonitor matches Services of the release, by label and port."""
+    result = build(RenderOptions(write_config(tmp_path, "kubeflow-1.10", None)))
+    services = [o for o in result.objects if o["kind"] == "Service"]
+    config = write_config(
+        tmp_path / "monitoring",
+        "kubeflow-1.10",
+        ["cert-manager", "istio", "knative-serving", "kubeflow-namespace", "monitoring"],
+    )
+    monitors = [o for o in build(RenderOptions(config)).objects if o["kind"] == "ServiceMonitor"]
+    assert len(monitors) >= 5
+
+    def selected(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+        if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+            return False
+        return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+    for monitor in monitors:
+        namespace = monitor["metadata"]["namespace"]
+        matches = [
+            s
+            for s in services
+            if s["metadata"].get("namespace") == namespace
+            and selected(monitor["spec"]["selector"], s["metadata"].get("labels") or {})
+        ]
+        assert matches, f"{monitor['metadata']['name']} selects no Service"
+        ports = {p.get("name") for s in matches for p in s["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert endpoint["port"] in ports, f"{monitor['metadata']['name']}: no port {endpoint['port']}"
