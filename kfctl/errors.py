@@ -24,6 +24,7 @@ class KfctlError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.detail: dict[str, object] = {}  # structured context for JSON reports (object, conditions, events)
 
     def one_line(self) -> str:
         text = " ".join(self.message.split())

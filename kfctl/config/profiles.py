@@ -26,7 +26,7 @@ CNIS = [
     "ovn-kubernetes",
     "any",
 ]
-RELAXATIONS = ["webhook-answers", "certificate-issuance", "endpoints"]
+RELAXATIONS = ["webhook-answers", "certificate-issuance", "endpoints", "load-balancers"]
 
 PROFILE = Obj(
     {

@@ -1,0 +1,154 @@
+"""The apply plan: rendered components in waves, each split into stages, every object labelled
+as a member of the app's ApplySet and fingerprinted for no-op detection."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kfctl.kube.api import ObjectRef
+from kfctl.platform.catalog import ReadinessGate
+from kfctl.platform.kinds import BUILTIN_GROUPS, DEFINITION_KINDS
+from kfctl.render.service import BuildResult
+
+APPLYSET_PART_OF = "applyset.kubernetes.io/part-of"
+COMPONENT_LABEL = "kfctl.dev/component"
+WEBHOOK_KINDS = frozenset({"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"})
+
+
+class Stage:
+    """Stages inside a component, in order: definitions, then built-in objects, then webhook
+    configurations (once the workloads serving them are ready), then custom resources."""
+
+    DEFINITIONS = 0
+    OBJECTS = 1
+    WEBHOOKS = 2
+    CUSTOM_RESOURCES = 3
+    NAMES = ("definitions", "objects", "webhooks", "custom resources")
+
+
+def stage_of(obj: dict[str, Any]) -> int:
+    kind = str(obj.get("kind", ""))
+    api_version = str(obj.get("apiVersion", ""))
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    if kind in DEFINITION_KINDS and group in BUILTIN_GROUPS:
+        return Stage.DEFINITIONS
+    if kind in WEBHOOK_KINDS:
+        return Stage.WEBHOOKS
+    if group not in BUILTIN_GROUPS:
+        return Stage.CUSTOM_RESOURCES
+    return Stage.OBJECTS
+
+
+def digest(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+@dataclass
+class PlannedObject:
+    ref: ObjectRef
+    manifest: dict[str, Any]
+    component: str
+    stage: int
+    digest: str
+
+
+@dataclass
+class ComponentPlan:
+    name: str
+    wave: int
+    depends_on: list[str]
+    objects: list[PlannedObject]
+    gates: tuple[ReadinessGate, ...] = ()
+
+    def stage(self, stage: int) -> list[PlannedObject]:
+        return [o for o in self.objects if o.stage == stage]
+
+
+@dataclass
+class Plan:
+    app: str
+    platform: str
+    profile: str
+    config_digest: str
+    components: list[ComponentPlan]
+    waves: list[list[str]]
+    applyset_id: str
+    relax: frozenset[str] = frozenset()
+    relaxed_objects: list[str] = field(default_factory=list)  # what the simulated profile changed
+
+    @property
+    def objects(self) -> list[PlannedObject]:
+        return [o for c in self.components for o in c.objects]
+
+    def component(self, name: str) -> ComponentPlan:
+        return next(c for c in self.components if c.name == name)
+
+
+def make_plan(build: BuildResult, applyset_id: str) -> Plan:
+    """Objects labelled for the ApplySet (and their component), relaxed where the profile says so."""
+    app = build.app
+    relax = frozenset(app.profile.relaxations)
+    relaxed: list[str] = []
+    components = []
+    for rendered in sorted(build.rendered, key=lambda c: c.wave):
+        resolved = app.component(rendered.name)
+        objects = []
+        for obj in rendered.objects:
+            manifest = copy.deepcopy(obj)
+            metadata = manifest.setdefault("metadata", {})
+            labels = metadata.setdefault("labels", {}) or {}
+            metadata["labels"] = labels
+            labels[APPLYSET_PART_OF] = applyset_id
+            labels[COMPONENT_LABEL] = rendered.name
+            _drop_controller_owned_fields(manifest)
+            relaxable = "webhook-answers" in relax and manifest.get("kind") in WEBHOOK_KINDS
+            if relaxable and _ignore_webhook_failures(manifest):
+                relaxed.append(str(ObjectRef.of(manifest)))
+            objects.append(
+                PlannedObject(ObjectRef.of(manifest), manifest, rendered.name, stage_of(manifest), digest(manifest))
+            )
+        components.append(
+            ComponentPlan(
+                rendered.name,
+                rendered.wave,
+                list(resolved.definition.depends_on) + list(resolved.config.depends_on),
+                objects,
+                resolved.definition.readiness,
+            )
+        )
+    config_text = app.config.path.read_bytes() if app.config.path.exists() else b""
+    return Plan(
+        app=app.config.name,
+        platform=app.platform.name,
+        profile=app.profile.name,
+        config_digest=hashlib.sha256(config_text).hexdigest()[:16],
+        components=components,
+        waves=[[name for name in wave if any(c.name == name for c in components)] for wave in app.waves],
+        applyset_id=applyset_id,
+        relax=relax,
+        relaxed_objects=relaxed,
+    )
+
+
+def _drop_controller_owned_fields(manifest: dict[str, Any]) -> None:
+    """Fields a controller of the cluster owns: applying them would fight it on every run.
+
+    An aggregated ClusterRole's rules are written by the clusterrole-aggregation controller.
+    """
+    if manifest.get("kind") == "ClusterRole" and manifest.get("aggregationRule"):
+        manifest.pop("rules", None)
+
+
+def _ignore_webhook_failures(manifest: dict[str, Any]) -> bool:
+    """On a cluster where no pod runs, no webhook backend ever answers: calls fail open instead of
+    blocking every object they intercept. Returns whether anything changed."""
+    changed = False
+    for webhook in manifest.get("webhooks") or []:
+        if webhook.get("failurePolicy") != "Ignore":
+            webhook["failurePolicy"] = "Ignore"
+            changed = True
+    return changed
