@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kfctl.deploy.inventory import Inventory, InventoryEntry, ReleaseRecord, fields_fingerprint
-from kfctl.deploy.plan import APPLYSET_PART_OF, ComponentPlan, Plan, PlannedObject, Stage, digest
+from kfctl.deploy.plan import APPLYSET_PART_OF, ComponentPlan, Plan, PlannedObject, Stage, normalize_scopes
 from kfctl.deploy.report import Reporter
 from kfctl.errors import KfctlError, WaitTimeoutError
 from kfctl.kube.api import Api, ApiError, NotServedError, ObjectRef
@@ -136,7 +136,7 @@ class Executor:
 
     def _run(self) -> ApplyReport:
         self.api.refresh_discovery()
-        self._default_namespaces()
+        normalize_scopes(self.plan, self.api.served_kinds())
         previous = self.inventory.latest()
         if previous:
             previous.inventory = self._normalized(previous.inventory)
@@ -222,31 +222,6 @@ class Executor:
             time.monotonic() - self.t0,
             self.writes,
         )
-
-    def _default_namespaces(self) -> None:
-        """Put each object's namespace where the server will: namespaced objects that name none go to
-        `default` (as kubectl does), cluster-scoped ones lose the namespace they name (the server drops
-        it). The scope of a kind comes from discovery, or from the plan's own CRDs for kinds not served yet."""
-        planned_scopes = {}
-        for obj in self.plan.objects:
-            if obj.ref.kind == "CustomResourceDefinition":
-                spec = obj.manifest.get("spec") or {}
-                for version in spec.get("versions") or []:
-                    key = (f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind"))
-                    planned_scopes[key] = spec.get("scope") == "Namespaced"
-        served = self.api.served_kinds()
-        for obj in self.plan.objects:
-            key = (obj.ref.api_version, obj.ref.kind)
-            namespaced = served[key].namespaced if key in served else planned_scopes.get(key)
-            metadata = obj.manifest["metadata"]
-            if namespaced and not obj.ref.namespace:
-                metadata["namespace"] = "default"
-            elif namespaced is False and obj.ref.namespace:
-                del metadata["namespace"]
-            else:
-                continue
-            obj.ref = ObjectRef.of(obj.manifest)
-            obj.digest = digest(obj.manifest)
 
     def _normalized(self, entries: list[InventoryEntry]) -> list[InventoryEntry]:
         """Recorded refs as the server names them (older records may carry a namespace on a

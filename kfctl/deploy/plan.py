@@ -152,3 +152,29 @@ def _ignore_webhook_failures(manifest: dict[str, Any]) -> bool:
             webhook["failurePolicy"] = "Ignore"
             changed = True
     return changed
+
+
+def normalize_scopes(plan: Plan, served: dict[tuple[str, str], Any]) -> None:
+    """Put each object's namespace where the server will: namespaced objects that name none go to
+    `default` (as kubectl does), cluster-scoped ones lose the namespace they name (the server drops
+    it). A kind's scope comes from discovery (`served`: (apiVersion, kind) -> resource with
+    `.namespaced`), or from the plan's own CRDs for kinds not served yet."""
+    planned_scopes: dict[tuple[str, Any], bool] = {}
+    for obj in plan.objects:
+        if obj.ref.kind == "CustomResourceDefinition":
+            spec = obj.manifest.get("spec") or {}
+            for version in spec.get("versions") or []:
+                key = (f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind"))
+                planned_scopes[key] = spec.get("scope") == "Namespaced"
+    for obj in plan.objects:
+        key = (obj.ref.api_version, obj.ref.kind)
+        namespaced = served[key].namespaced if key in served else planned_scopes.get(key)
+        metadata = obj.manifest["metadata"]
+        if namespaced and not obj.ref.namespace:
+            metadata["namespace"] = "default"
+        elif namespaced is False and obj.ref.namespace:
+            del metadata["namespace"]
+        else:
+            continue
+        obj.ref = ObjectRef.of(obj.manifest)
+        obj.digest = digest(obj.manifest)

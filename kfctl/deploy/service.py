@@ -12,7 +12,7 @@ import yaml
 
 from kfctl.deploy.executor import ApplyOptions, ApplyReport, Executor
 from kfctl.deploy.inventory import SYSTEM_NAMESPACE, Inventory, InventoryEntry, ReleaseRecord, applyset_id
-from kfctl.deploy.plan import APPLYSET_PART_OF, WEBHOOK_KINDS, Plan, make_plan
+from kfctl.deploy.plan import APPLYSET_PART_OF, WEBHOOK_KINDS, Plan, make_plan, normalize_scopes
 from kfctl.deploy.report import Reporter
 from kfctl.errors import InputError, OperationError, WaitTimeoutError
 from kfctl.kube.api import Api, ApiError, NotServedError, ObjectRef
@@ -81,6 +81,7 @@ def diff(render: RenderOptions, target: ClusterTarget, concurrency: int = 16) ->
     with connect(target) as api:
         inventory = Inventory(api, plan.app)
         previous = inventory.latest()
+        normalize_scopes(plan, api.served_kinds())
 
         def one(obj: dict[str, Any]) -> dict[str, Any] | None:
             ref = ObjectRef.of(obj)

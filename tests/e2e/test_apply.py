@@ -41,21 +41,17 @@ def kfctl(
     )
 
 
-def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    """The last JSON document on stdout (events come first, one per line)."""
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert lines, result.stderr
-    report: dict[str, Any] = json.loads(lines[-1]) if lines[-1].endswith("}") else json.loads(result.stdout)
-    return report
-
-
 def last_json(stdout: str) -> dict[str, Any]:
+    """The last JSON document on stdout: with -o json, events come first (one per line), then the report."""
     decoder = json.JSONDecoder()
-    text = stdout.strip()
-    start = text.rfind('\n{"apiVersion"')
-    start = start + 1 if start >= 0 else 0
-    document, _ = decoder.raw_decode(text[start:])
-    return document  # type: ignore[no-any-return]
+    text, position, document = stdout.strip(), 0, None
+    while position < len(text):
+        document, end = decoder.raw_decode(text, position)
+        position = end
+        while position < len(text) and text[position].isspace():
+            position += 1
+    assert isinstance(document, dict), stdout[-500:]
+    return document
 
 
 def mutating_requests(cluster: LiveCluster, mark: int) -> list[str]:
