@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kfctl import __version__
+from kfctl.errors import OperationError
 from kfctl.kube.api import Api, ApiError, ObjectRef
 
 SYSTEM_NAMESPACE = "kfctl-system"
@@ -168,7 +169,17 @@ class Inventory:
         records = self.records()
         return records[-1] if records else None
 
-    def ensure_namespace(self) -> None:
+    def ensure_namespace(self, timeout: float = 120.0) -> None:
+        """kfctl-system, waiting out an earlier deletion of it (a namespace being terminated takes nothing new)."""
+        ref = ObjectRef("v1", "Namespace", "", SYSTEM_NAMESPACE)
+        deadline = time.monotonic() + timeout
+        while (live := self.api.get(ref)) is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
+            if time.monotonic() > deadline:
+                raise OperationError(
+                    f"namespace {SYSTEM_NAMESPACE} is still being deleted after {timeout:.0f}s",
+                    hint="wait for it to go, then apply again",
+                )
+            time.sleep(0.5)
         self.api.apply(
             {
                 "apiVersion": "v1",

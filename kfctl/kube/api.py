@@ -325,7 +325,9 @@ def api_error(response: httpx.Response, what: str) -> ApiError:
     reason = str(status.get("reason") or "")
     transient = response.status_code in TRANSIENT_STATUS
     hint = None
-    if response.status_code == 403:
+    if response.status_code == 403 and "being terminated" in message:
+        hint = "the namespace is being deleted; wait for it to go, then apply again"
+    elif response.status_code == 403:
         hint = "the current user lacks this permission; check with `kubectl auth can-i`"
     elif response.status_code == 422:
         hint = "the object is invalid; fix it in the component's overrides or the manifests"
