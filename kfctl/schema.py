@@ -30,6 +30,8 @@ class Where:
     path: str
 
     def child(self, key: str | int, line: int | None) -> Where:
+        if not isinstance(key, str | int):
+            key = f"<{type_name(key)} used as a key>"
         path = f"{self.path}[{key}]" if isinstance(key, int) else (f"{self.path}.{key}" if self.path else key)
         return Where(self.file, line if line is not None else self.line, path)
 

@@ -138,7 +138,9 @@ class Api:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
-            if response.status_code in TRANSIENT_STATUS and time.monotonic() + delay <= deadline:
+            # A webhook that does not answer is the caller's to wait for (and to report), not the transport's.
+            webhook = response.status_code == 500 and b"failed calling webhook" in response.content
+            if response.status_code in TRANSIENT_STATUS and not webhook and time.monotonic() + delay <= deadline:
                 wait = delay * (0.5 + random.random())
                 if response.status_code == 429:
                     wait = max(wait, _retry_after(response))

@@ -104,6 +104,11 @@ def resolve_app(
     platform = platform_by_name(config.platform, config.where_platform)
     profile = load_profile(config.profile, base=config.directory, where=config.where_profile)
     chosen = _chosen_components(config, platform)
+    if not chosen:
+        raise (config.where_components or Where(str(config.path), None, "spec.components")).error(
+            f"no component is enabled (platform {platform.name} has no default set)",
+            hint="list the components to install under spec.components",
+        )
     by_name = {c.name: c for c in chosen}
     where = config.where_components or Where(str(config.path), None, "spec.components")
     for component in chosen:
