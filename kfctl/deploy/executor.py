@@ -482,6 +482,42 @@ class Executor:
             for ref, future in zip(refs, futures, strict=True):
                 pending[ref] = future.result()
 
+    def _nudge_stuck_crds(
+        self, pending: dict[ObjectRef, dict[str, Any] | None], started: float, nudged: dict[ObjectRef, float]
+    ) -> None:
+        """A CRD whose names are accepted but which stays "Installing" (seen after an API server restart:
+        the establishing controller is only queued on updates) is touched, at most every 10 s, with an
+        annotation under a field manager of its own, so kfctl's field fingerprints stay as they were."""
+        now = time.monotonic()
+        if now - started < 5:
+            return
+        for ref, obj in pending.items():
+            if ref.kind != "CustomResourceDefinition" or now - nudged.get(ref, 0.0) < 10:
+                continue
+            conditions = {
+                c.get("type"): c.get("status") for c in ((obj or {}).get("status") or {}).get("conditions") or []
+            }
+            if conditions.get("NamesAccepted") == "True" and conditions.get("Established") != "True":
+                nudged[ref] = now
+                self.api.apply(
+                    {
+                        "apiVersion": ref.api_version,
+                        "kind": ref.kind,
+                        "metadata": {
+                            "name": ref.name,
+                            "annotations": {"kfctl.dev/establish-requested": str(int(time.time()))},
+                        },
+                    },
+                    field_manager="kfctl-establish",
+                )
+                self._count_writes(1)
+                self.reporter.event(
+                    "waiting",
+                    component=ref.name,
+                    object=str(ref),
+                    reason="CRD names accepted but not Established: touched it to requeue",
+                )
+
     def _get_quietly(self, ref: ObjectRef) -> dict[str, Any] | None:
         try:
             return self.api.get(ref)

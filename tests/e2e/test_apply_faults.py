@@ -169,3 +169,22 @@ def test_apply_succeeds_through_429s_500s_and_connection_resets(cluster: LiveClu
     assert stats.faults.get("reset", 0) > 0
     _, refs = inventory_of(cluster, app)
     assert live_members(cluster, refs) == refs
+
+
+def test_timeout_names_the_component_object_conditions_and_events(
+    cluster: LiveCluster, app: str, tmp_path: Path
+) -> None:
+    """A workload that can never be scheduled: exit code 4 and one screen that says why."""
+    unschedulable = {"name": "training-operator", "patches": [{
+        "target": {"kind": "Deployment", "name": "training-operator"},
+        "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: training-operator}\n"
+                 "spec: {template: {spec: {nodeSelector: {kfctl.dev/no-such-node: 'true'}}}}\n"}]}
+    config = write_config(tmp_path, app, ["kubeflow-namespace", "kubeflow-roles", unschedulable])
+    result = kfctl(cluster, "apply", "-f", str(config), "-o", "json", "--timeout", "15s")
+    assert result.returncode == 4, result.stderr[-2000:]
+    component = next(c for c in last_json(result.stdout)["components"] if c["name"] == "training-operator")
+    assert component["status"] == "timeout"
+    assert "Deployment.apps kubeflow/training-operator" in component["message"]
+    detail = component["detail"]
+    assert any(c["type"] == "Available" and c["status"] == "False" for c in detail["conditions"])
+    assert detail["events"], "the latest events of the object are in the report"
