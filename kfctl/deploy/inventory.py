@@ -78,7 +78,7 @@ class ReleaseRecord:
     finished: float = 0.0
     message: str = ""
 
-    def summary(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return {
             "app": self.app,
             "revision": self.revision,
@@ -86,26 +86,24 @@ class ReleaseRecord:
             "platform": self.platform,
             "profile": self.profile,
             "configDigest": self.config_digest,
+            "components": self.components,
+            "message": self.message,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self._fields(),
             "objects": len(self.inventory),
             "started": _iso(self.started),
             "finished": _iso(self.finished) if self.finished else None,
-            "message": self.message,
-            "components": self.components,
         }
 
     def to_configmap(self) -> dict[str, Any]:
         payload = {
-            "app": self.app,
-            "revision": self.revision,
-            "status": self.status,
-            "platform": self.platform,
-            "profile": self.profile,
-            "configDigest": self.config_digest,
-            "components": self.components,
+            **self._fields(),
             "inventory": [entry.as_dict() for entry in self.inventory],
             "started": self.started,
             "finished": self.finished,
-            "message": self.message,
         }
         packed = base64.b64encode(gzip.compress(json.dumps(payload, separators=(",", ":")).encode())).decode()
         return {
