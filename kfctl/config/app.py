@@ -129,6 +129,9 @@ SETTINGS = Obj(
         "timeout": Field(Str(pattern=DURATION, what="a duration like 10m or 90s"), default="15m"),
         "kustomizeBin": Field(Str()),
         "wait": Field(Bool(), default=True),
+        # Who the ApplySet says manages it: "kubectl" lets `kubectl apply --prune --applyset` work on it
+        # (kubectl refuses sets of other tools, as KEP-3659 asks).
+        "applysetTooling": Field(Str(choices=["kfctl", "kubectl"]), default="kfctl"),
     }
 )
 APP = Obj(

@@ -113,7 +113,7 @@ class Executor:
         self.plan = plan
         self.options = options
         self.reporter = reporter
-        self.inventory = Inventory(api, plan.app)
+        self.inventory = Inventory(api, plan.app, tooling=plan.applyset_tooling)
         self.deadline = time.monotonic() + options.timeout
         self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="kfctl-apply")
         self.results = {c.name: ComponentResult(c.name, c.wave) for c in plan.components}

@@ -28,6 +28,8 @@ from kfctl.kube.api import Api, ApiError, ObjectRef
 SYSTEM_NAMESPACE = "kfctl-system"
 APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
 TOOLING = f"kfctl/v{__version__}"
+# kubectl only operates on ApplySets whose tooling is "kubectl/<version>".
+KUBECTL_TOOLING = f"kubectl/kfctl-v{__version__}"
 APP_LABEL = "kfctl.dev/app"
 RECORD_LABEL = "kfctl.dev/release-record"
 REVISION_LABEL = "kfctl.dev/revision"
@@ -144,9 +146,10 @@ def _iso(timestamp: float) -> str:
 class Inventory:
     """Reads and writes the app's ApplySet parent and release records."""
 
-    def __init__(self, api: Api, app: str) -> None:
+    def __init__(self, api: Api, app: str, *, tooling: str = "kfctl") -> None:
         self.api = api
         self.app = app
+        self.tooling = KUBECTL_TOOLING if tooling == "kubectl" else TOOLING
         self.applyset_id = applyset_id(app)
 
     def records(self) -> list[ReleaseRecord]:
@@ -202,7 +205,7 @@ class Inventory:
                     "namespace": SYSTEM_NAMESPACE,
                     "labels": {APPLYSET_ID_LABEL: self.applyset_id, APP_LABEL: self.app},
                     "annotations": {
-                        "applyset.kubernetes.io/tooling": TOOLING,
+                        "applyset.kubernetes.io/tooling": self.tooling,
                         "applyset.kubernetes.io/contains-group-kinds": ",".join(group_kinds),
                         "applyset.kubernetes.io/additional-namespaces": ",".join(namespaces),
                     },

@@ -79,6 +79,7 @@ class Plan:
     applyset_id: str
     relax: frozenset[str] = frozenset()
     relaxed_objects: list[str] = field(default_factory=list)  # what the simulated profile changed
+    applyset_tooling: str = "kfctl"
 
     @property
     def objects(self) -> list[PlannedObject]:
@@ -131,6 +132,7 @@ def make_plan(build: BuildResult, applyset_id: str) -> Plan:
         applyset_id=applyset_id,
         relax=relax,
         relaxed_objects=relaxed,
+        applyset_tooling=str(app.config.settings.get("applysetTooling") or "kfctl"),
     )
 
 

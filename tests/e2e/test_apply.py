@@ -189,3 +189,44 @@ def test_delete_leaves_only_the_data_it_keeps(cluster: LiveCluster, full_platfor
     assert [f"{o['kind']} {o['metadata']['name']}" for o in leftovers] == []
     records = cluster.get_json("configmaps", "-A", "-l", "kfctl.dev/app=kubeflow")["items"]
     assert records == [], "release records go with the release"
+
+
+def test_kubectl_can_prune_through_the_applyset_when_asked_to(
+    cluster: LiveCluster, upstream: Path, tmp_path: Path
+) -> None:
+    """With settings.applysetTooling: kubectl, the set kfctl wrote is one `kubectl apply --prune --applyset` runs on."""
+    config = write_config(tmp_path, "interop", ["kubeflow-namespace", "kubeflow-roles"])
+    config.write_text(config.read_text() + "  settings: {applysetTooling: kubectl}\n")
+    env_dir = {"KFCTL_MANIFESTS_DIR": str(upstream)}
+    os.environ.update(env_dir)
+    try:
+        assert kfctl(cluster, "apply", "-f", str(config)).returncode == 0
+        built = subprocess.run(
+            ["kfctl", "build", "-f", str(config), "kubeflow-namespace"], capture_output=True, text=True, check=True
+        ).stdout
+        kept = tmp_path / "namespace-only.yaml"
+        kept.write_text(built)
+        result = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(cluster.kubeconfig_path),
+                "apply",
+                "--server-side",
+                "--prune",
+                "--applyset=configmap/kfctl-interop",
+                "-n",
+                "kfctl-system",
+                "-f",
+                str(kept),
+                "--dry-run=server",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECTL_APPLYSET": "true"},
+        )
+        assert result.returncode == 0, result.stderr
+        pruned = [line for line in result.stdout.splitlines() if "pruned" in line]
+        assert len(pruned) == 6 and all("clusterrole" in line for line in pruned), result.stdout
+    finally:
+        kfctl(cluster, "delete", "-f", str(config), "--purge", "--yes")
