@@ -70,7 +70,7 @@ def apply(
     """Install or update the platform: dependency order, server-side apply, readiness, prune."""
     from kfctl.config.app import load_app_config
     from kfctl.deploy.executor import ApplyOptions
-    from kfctl.deploy.report import Reporter
+    from kfctl.deploy.report import reporter_for
     from kfctl.deploy.service import apply as run_apply
     from kfctl.render.service import RenderOptions
 
@@ -82,7 +82,7 @@ def apply(
         concurrency=concurrency,
         prune=prune,
     )
-    reporter = Reporter(json_lines=output is OutputFormat.JSON)
+    reporter = reporter_for(json_lines=output is OutputFormat.JSON)
     report = run_apply(
         RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), options, reporter
     )
@@ -173,7 +173,7 @@ def delete(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Delete the platform in reverse dependency order; keeps data unless --purge."""
-    from kfctl.deploy.report import Reporter
+    from kfctl.deploy.report import reporter_for
     from kfctl.deploy.service import delete as run_delete
 
     name = _app_name(app, config)
@@ -188,7 +188,7 @@ def delete(
         _target(ctx),
         purge=purge,
         timeout=parse_duration(timeout or "5m"),
-        reporter=Reporter(json_lines=output is OutputFormat.JSON),
+        reporter=reporter_for(json_lines=output is OutputFormat.JSON),
     )
     emit(
         "DeleteReport",

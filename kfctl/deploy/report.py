@@ -75,3 +75,47 @@ class Reporter:
             lines = [f"pruned {len(fields['pruned'])} objects"] + [f"  kept {item}" for item in fields["kept"]]
             return "\n".join(lines)
         return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+class TerminalReporter(Reporter):
+    """On a TTY: a rich progress bar of components done per wave, with the same lines printed above it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task: Any = None
+
+    def event(self, kind: str, **fields: Any) -> None:
+        with self._lock:
+            if kind == "start":
+                self.progress.start()
+                self.task = self.progress.add_task("components", total=fields["components"])
+            elif kind == "wave" and self.task is not None:
+                self.progress.update(self.task, description=f"wave {fields['index']}/{fields['total']}")
+            elif kind == "component" and self.task is not None:
+                self.progress.advance(self.task)
+            elapsed = round(time.monotonic() - self.started, 2)
+            self.progress.console.print(f"[{elapsed:7.2f}s] {self._text(kind, fields)}", highlight=False, markup=False)
+
+    def flush(self) -> None:
+        with self._lock:
+            self.progress.stop()
+
+
+def reporter_for(*, json_lines: bool) -> Reporter:
+    """JSON lines when asked; a progress bar on a terminal; plain lines otherwise (CI, pipes)."""
+    if json_lines:
+        return Reporter(json_lines=True)
+    if sys.stderr.isatty():
+        return TerminalReporter()
+    return Reporter()
