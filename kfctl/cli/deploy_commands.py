@@ -65,16 +65,25 @@ def apply(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Skip confirmations (kfctl never prompts without a TTY).")
     ] = False,
+    skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not check the cluster first.")] = False,
+    ignore_preflight_errors: Annotated[
+        list[str] | None,
+        typer.Option("--ignore-preflight-errors", help="Report these preflight failures as warnings (IDs, or all)."),
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Install or update the platform: dependency order, server-side apply, readiness, prune."""
+    """Install or update the platform: preflight, dependency order, server-side apply, readiness, prune."""
     from kfctl.config.app import load_app_config
     from kfctl.deploy.executor import ApplyOptions
     from kfctl.deploy.report import reporter_for
     from kfctl.deploy.service import apply as run_apply
+    from kfctl.preflight import CHECK_IDS, PreflightOptions, parse_ids
     from kfctl.render.service import RenderOptions
 
     del yes  # apply never asks; the flag is accepted so scripts can pass it to every command
+    checks = None if skip_preflight else PreflightOptions(ignore=parse_ids(ignore_preflight_errors))
+    if checks is not None:
+        checks.validate(CHECK_IDS)
     settings = load_app_config(config).settings
     options = ApplyOptions(
         wait=wait,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kfctl.cli import catalog_commands, deploy_commands, render_commands
+from kfctl.cli import catalog_commands, deploy_commands, preflight_commands, render_commands
 from kfctl.cli.context import GlobalOptions, error_boundary, global_options
 from kfctl.cli.options import OutputOption
 from kfctl.output import OutputFormat, emit
@@ -55,6 +55,7 @@ def version(
 render_commands.register(app)
 catalog_commands.register(app)
 deploy_commands.register(app)
+preflight_commands.register(app)
 
 
 def run() -> None:

@@ -71,6 +71,9 @@ class Reporter:
             return text
         if kind == "waiting":
             return f"  {fields['component']}: waiting for {fields['object']}: {fields['reason']}"
+        if kind == "preflight":
+            counts = ", ".join(f"{n} {status.lower()}" for status, n in fields["summary"].items() if n)
+            return "preflight: " + counts + "".join(f"\n  warning: {w}" for w in fields["warnings"])
         if kind == "prune":
             lines = [f"pruned {len(fields['pruned'])} objects"] + [f"  kept {item}" for item in fields["kept"]]
             return "\n".join(lines)

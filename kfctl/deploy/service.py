@@ -18,6 +18,8 @@ from kfctl.errors import InputError, OperationError, WaitTimeoutError
 from kfctl.kube.api import Api, ApiError, NotServedError, ObjectRef
 from kfctl.kube.client import ClusterTarget
 from kfctl.platform.readiness import readiness
+from kfctl.preflight import PreflightOptions, PreflightReport, run_preflight
+from kfctl.render.resolve import ResolvedApp
 from kfctl.render.service import RenderOptions, build
 
 # Kept by `delete` unless --purge: deleting them deletes the platform's data.
@@ -36,17 +38,47 @@ def connect(target: ClusterTarget) -> Api:
     return api
 
 
-def plan_for(render: RenderOptions) -> tuple[Plan, bool]:
+@dataclass
+class Planned:
+    plan: Plan
+    partial: bool  # only some components were named: the others are neither pruned nor forgotten
+    app: ResolvedApp
+
+
+def plan_for(render: RenderOptions) -> Planned:
     """Render and plan; everything is validated before the cluster is touched."""
     result = build(render)
     partial = bool([c for c in render.components if c != "all"])
-    return make_plan(result, applyset_id(result.app.config.name)), partial
+    return Planned(make_plan(result, applyset_id(result.app.config.name)), partial, result.app)
 
 
-def apply(render: RenderOptions, target: ClusterTarget, options: ApplyOptions, reporter: Reporter) -> ApplyReport:
-    plan, partial = plan_for(render)
+def preflight(render: RenderOptions, target: ClusterTarget, options: PreflightOptions) -> PreflightReport:
+    """`kfctl preflight`: the checks the plan needs, reads only (and dry runs)."""
+    planned = plan_for(render)
     with connect(target) as api:
-        return Executor(api, plan, options, reporter, partial=partial).run()
+        return run_preflight(api, planned.plan, planned.app.profile, planned.app.platform, options)
+
+
+def apply(
+    render: RenderOptions,
+    target: ClusterTarget,
+    options: ApplyOptions,
+    reporter: Reporter,
+    checks: PreflightOptions | None = None,
+) -> ApplyReport:
+    """Preflight (unless `checks` is None), then apply. A failed preflight writes nothing."""
+    planned = plan_for(render)
+    with connect(target) as api:
+        if checks is not None:
+            report = run_preflight(api, planned.plan, planned.app.profile, planned.app.platform, checks)
+            reporter.event(
+                "preflight",
+                summary=report.summary,
+                seconds=round(report.seconds, 2),
+                warnings=[f"{c.id}: {c.message}" for c in report.checks if c.status.value == "WARN"],
+            )
+            report.raise_for_failures()
+        return Executor(api, planned.plan, options, reporter, partial=planned.partial).run()
 
 
 @dataclass
@@ -76,7 +108,8 @@ def _clean(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 def diff(render: RenderOptions, target: ClusterTarget, concurrency: int = 16) -> DiffResult:
     """Server-side dry-run of every object against what is live; stale objects show as deletions."""
-    plan, partial = plan_for(render)
+    planned = plan_for(render)
+    plan, partial = planned.plan, planned.partial
     result = DiffResult()
     with connect(target) as api:
         inventory = Inventory(api, plan.app)
@@ -109,10 +142,10 @@ def diff(render: RenderOptions, target: ClusterTarget, concurrency: int = 16) ->
             for change in pool.map(one, [o.manifest for o in plan.objects]):
                 if change:
                     result.changes.append(change)
-        planned = {o.ref for o in plan.objects}
+        planned_refs = {o.ref for o in plan.objects}
         components = {c.name for c in plan.components}
         for entry in previous.inventory if previous else []:
-            if entry.ref not in planned and (not partial or entry.component in components):
+            if entry.ref not in planned_refs and (not partial or entry.component in components):
                 result.changes.append(
                     {"object": str(entry.ref), "action": "delete", "diff": f"--- live/{entry.ref}\n+++ (pruned)\n"}
                 )
