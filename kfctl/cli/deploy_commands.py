@@ -93,7 +93,7 @@ def apply(
     )
     reporter = reporter_for(json_lines=output is OutputFormat.JSON)
     report = run_apply(
-        RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), options, reporter
+        RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), options, reporter, checks
     )
     data = report.as_dict()
     if output is OutputFormat.TABLE:

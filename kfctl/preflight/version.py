@@ -56,6 +56,7 @@ class Bound:
     source: str
     minimum: str | None = None
     maximum: str | None = None
+    strict: bool = False  # the maximum is a limit (a profile's range), not only the newest tested
 
     def describe(self) -> str:
         if self.minimum and self.maximum:
@@ -92,7 +93,8 @@ def supported_range(bounds: list[Bound]) -> str:
 
 
 def evaluate(version: KubeVersion, bounds: list[Bound]) -> Outcome:
-    """FAIL below any minimum, WARN above any maximum (newer than tested), else PASS."""
+    """FAIL below any minimum or above a strict maximum (a profile's range), WARN above a tested maximum
+    (the platform's), else PASS."""
     span = supported_range(bounds)
     each = "; ".join(f"{b.source}: {b.describe()}" for b in bounds)
     details = {"version": str(version), "supported": span, "bounds": [b.__dict__ for b in bounds]}
@@ -111,6 +113,13 @@ def evaluate(version: KubeVersion, bounds: list[Bound]) -> Outcome:
     too_new = sorted(
         (b for b in bounds if b.maximum and above(version, b.maximum)), key=lambda b: _release(b.maximum or "0")
     )
+    limits = [b for b in too_new if b.strict]
+    if limits:
+        return failed(
+            f"Kubernetes {version} is newer than {limits[0].source} supports: supported range {span} ({each})",
+            f"use a cluster of Kubernetes {limits[0].maximum} or older, or a profile that supports this version",
+            **details,
+        )
     if too_new:
         return warning(
             f"Kubernetes {version} is newer than {too_new[0].source} was tested with: supported range {span} ({each})",
@@ -123,7 +132,9 @@ def evaluate(version: KubeVersion, bounds: list[Bound]) -> Outcome:
 def bounds_for(ctx: CheckContext) -> list[Bound]:
     bounds = [Bound("kfctl", KFCTL_MINIMUM)]
     if ctx.profile.kubernetes_min or ctx.profile.kubernetes_max:
-        bounds.append(Bound(f"profile {ctx.profile.name}", ctx.profile.kubernetes_min, ctx.profile.kubernetes_max))
+        bounds.append(
+            Bound(f"profile {ctx.profile.name}", ctx.profile.kubernetes_min, ctx.profile.kubernetes_max, strict=True)
+        )
     bounds.append(Bound(ctx.platform.name, ctx.platform.kubernetes_min, ctx.platform.kubernetes_tested_max))
     for name in ctx.component_names:
         definition = ctx.platform.components.get(name)

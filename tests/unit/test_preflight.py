@@ -104,6 +104,18 @@ def test_version_ranges_fail_below_and_warn_above(release: tuple[int, int, int],
         assert "supported range 1.29 to 1.33" in outcome.message
 
 
+def test_a_version_above_a_profiles_range_fails_with_the_range() -> None:
+    bounds = [
+        Bound("kfctl", "1.24"),
+        Bound("profile old", "1.27", "1.29", strict=True),
+        Bound("kubeflow-1.10", "1.29", "1.33"),
+    ]
+    outcome = version.evaluate(KubeVersion(1, 36, 3), bounds)
+    assert outcome.status is Status.FAIL
+    assert "newer than profile old supports" in outcome.message and "1.27 to 1.29" in outcome.message
+    assert version.evaluate(KubeVersion(1, 29, 4), bounds).status is Status.PASS
+
+
 def test_a_too_old_version_names_the_strictest_minimum() -> None:
     bounds = [Bound("kfctl", "1.24"), Bound("profile x", "1.37", "1.40"), Bound("component y", "1.30")]
     outcome = version.evaluate(KubeVersion(1, 36, 3), bounds)

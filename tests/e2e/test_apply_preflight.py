@@ -1,0 +1,68 @@
+"""apply runs preflight first: a failing check stops it before any write; ignoring it lets it proceed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import LiveCluster
+from tests.e2e.test_apply import kfctl, last_json, write_config
+
+MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+@pytest.fixture(autouse=True)
+def manifests(upstream: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KFCTL_MANIFESTS_DIR", str(upstream))
+
+
+def test_apply_as_a_user_without_permissions_refuses_to_start_and_writes_nothing(
+    cluster: LiveCluster, tmp_path: Path
+) -> None:
+    assert cluster.user_kubeconfig_path is not None
+    config = write_config(tmp_path, "no-rights", ["kubeflow-namespace", "kubeflow-roles", "training-operator"])
+    mark = cluster.audit.mark()
+    result = kfctl(cluster, "apply", "-f", str(config), kubeconfig=cluster.user_kubeconfig_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "preflight" in result.stderr and "permissions" in result.stderr
+    writes = [
+        e
+        for e in cluster.audit.events(mark, settle=1.0)
+        if (e.get("user") or {}).get("username") == "alice@company.com"
+        and e.get("verb") in MUTATING
+        and (e.get("objectRef") or {}).get("resource") not in ("selfsubjectaccessreviews", "selfsubjectreviews")
+    ]
+    assert writes == [], "nothing but access reviews was sent by the user"
+
+
+def test_version_outside_the_profile_range_fails_then_ignoring_it_lets_apply_proceed(
+    cluster: LiveCluster, tmp_path: Path
+) -> None:
+    profile = tmp_path / "old-clusters.yaml"
+    profile.write_text("""apiVersion: kfctl.dev/v1alpha1
+kind: ClusterProfile
+metadata: {name: old-clusters}
+spec:
+  description: clusters of Kubernetes 1.27 to 1.29 only
+  requirements:
+    kubernetes: {min: "1.27", max: "1.29"}
+  simulation:
+    relax: [webhook-answers, certificate-issuance, endpoints, load-balancers]
+""")
+    config = write_config(tmp_path, "old-range", ["kubeflow-namespace", "kubeflow-roles"], profile=str(profile))
+    refused = kfctl(cluster, "apply", "-f", str(config))
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert "kubernetes-version" in refused.stderr
+    assert "1.27" in refused.stderr and "1.29" in refused.stderr, "the message gives the supported range"
+    assert cluster.run_kubectl("get", "configmap", "kfctl-old-range", "-n", "kfctl-system").returncode != 0
+    try:
+        accepted = kfctl(
+            cluster, "apply", "-f", str(config), "--ignore-preflight-errors=kubernetes-version", "-o", "json"
+        )
+        assert accepted.returncode == 0, accepted.stderr[-2000:]
+        assert last_json(accepted.stdout)["status"] == "deployed"
+        events = [line for line in accepted.stdout.splitlines() if '"event": "preflight"' in line]
+        assert events and "kubernetes-version" in events[0], "the ignored failure is still reported, as a warning"
+    finally:
+        kfctl(cluster, "delete", "-f", str(config), "--purge", "--yes")
