@@ -10,6 +10,7 @@ is ready; independent components run in parallel, object applies share one bound
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,9 +106,19 @@ class ObjectFailed(KfctlError):
 
 class Executor:
     def __init__(
-        self, api: Api, plan: Plan, options: ApplyOptions, reporter: Reporter, *, partial: bool = False
+        self,
+        api: Api,
+        plan: Plan,
+        options: ApplyOptions,
+        reporter: Reporter,
+        *,
+        partial: bool = False,
+        before_writes: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
+        # Preflight: run once it is known that something will be written (a no-op apply writes nothing
+        # and needs no checks), or when reading the inventory is already refused.
+        self.before_writes = before_writes
         # Only some components named on the command line: the others are neither pruned nor forgotten.
         self.partial = partial
         self.plan = plan
@@ -137,7 +148,12 @@ class Executor:
     def _run(self) -> ApplyReport:
         self.api.refresh_discovery()
         normalize_scopes(self.plan, self.api.served_kinds())
-        previous = self.inventory.latest()
+        try:
+            previous = self.inventory.latest()
+        except ApiError as error:
+            if error.status == 403 and self.before_writes:
+                self.before_writes()  # the full report of what is missing, not just the first refusal
+            raise
         if previous:
             previous.inventory = self._normalized(previous.inventory)
         live = self._live_members(previous) if previous else {}
@@ -153,6 +169,8 @@ class Executor:
         revision = (previous.revision if previous else 0) + 1
         if previous and previous.status == "deployed" and not stale and len(unchanged) == len(planned_refs):
             return self._no_op(previous, live)
+        if self.before_writes:
+            self.before_writes()
         for ref, entry in unchanged.items():
             self.entries[ref] = entry
         record = ReleaseRecord(

@@ -69,7 +69,9 @@ def apply(
     """Preflight (unless `checks` is None), then apply. A failed preflight writes nothing."""
     planned = plan_for(render)
     with connect(target) as api:
-        if checks is not None:
+
+        def checks_first() -> None:
+            assert checks is not None
             report = run_preflight(api, planned.plan, planned.app.profile, planned.app.platform, checks)
             reporter.event(
                 "preflight",
@@ -78,7 +80,15 @@ def apply(
                 warnings=[f"{c.id}: {c.message}" for c in report.checks if c.status.value == "WARN"],
             )
             report.raise_for_failures()
-        return Executor(api, planned.plan, options, reporter, partial=planned.partial).run()
+
+        return Executor(
+            api,
+            planned.plan,
+            options,
+            reporter,
+            partial=planned.partial,
+            before_writes=checks_first if checks is not None else None,
+        ).run()
 
 
 @dataclass
