@@ -1,17 +1,17 @@
-"""Cluster profiles (profiles/*.yaml): what a kind of cluster needs and how components fit it."""
+"""Cluster profiles (kfctl/data/profiles/*.yaml): what a kind of cluster needs and how components fit it."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kfctl.data import PROFILES, data_dir, empty_dir_error
 from kfctl.errors import ConfigError
 from kfctl.schema import Bool, Field, ListOf, MapOf, Obj, Scalar, Str, Where, load_yaml_file, suggest
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent.parent / "profiles"
+PROFILES_ENV = "KFCTL_PROFILES_DIR"
 VERSION = r"\d+\.\d+(\.\d+)?"
 CNIS = [
     "calico",
@@ -122,11 +122,21 @@ class ClusterProfile:
 
 
 def profiles_dir() -> Path:
-    return Path(os.environ.get("KFCTL_PROFILES_DIR") or PROFILES_DIR)
+    """The bundled profiles, or $KFCTL_PROFILES_DIR (a site's own)."""
+    return data_dir(PROFILES, PROFILES_ENV)
+
+
+def profile_files() -> list[Path]:
+    """The profile files by name; none at all means a broken installation or a wrong override."""
+    directory = profiles_dir()
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        raise empty_dir_error("profiles directory", directory, PROFILES_ENV, "cluster profiles (*.yaml)")
+    return paths
 
 
 def list_profiles() -> dict[str, ClusterProfile]:
-    return {path.stem: load_profile_file(path) for path in sorted(profiles_dir().glob("*.yaml"))}
+    return {path.stem: load_profile_file(path) for path in profile_files()}
 
 
 @cache
@@ -157,18 +167,19 @@ def load_profile_file(path: Path) -> ClusterProfile:
 
 
 def load_profile(name_or_path: str, *, base: Path, where: Where | None = None) -> ClusterProfile:
-    """A profile by name (profiles/NAME.yaml) or by path (relative to the app config)."""
+    """A profile by name (NAME.yaml in the profiles directory) or by path (relative to the app config)."""
     if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
         path = Path(name_or_path).expanduser()
         path = path if path.is_absolute() else (base / path)
         if not path.is_file():
             raise _where(where).error(f"profile file {path} does not exist")
         return load_profile_file(path.resolve())
-    path = profiles_dir() / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = [p.stem for p in profiles_dir().glob("*.yaml")]
-        raise _where(where).error(f"unknown profile {name_or_path!r}", hint=suggest(name_or_path, known, "profile"))
-    return load_profile_file(path)
+    known = {path.stem: path for path in profile_files()}
+    if name_or_path not in known:
+        raise _where(where).error(
+            f"unknown profile {name_or_path!r}", hint=suggest(name_or_path, list(known), "profile")
+        )
+    return load_profile_file(known[name_or_path])
 
 
 def _where(where: Where | None) -> Where:

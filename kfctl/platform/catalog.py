@@ -1,31 +1,35 @@
 """The platform catalog: releases, their manifest sources and components.
 
-Catalogs are data (kfctl/platform/catalogs/*.yaml), checked with the same schema machinery as the
-user's files, so a broken entry is reported with file:line like any other input.
+Catalogs are package data (kfctl/data/catalogs/*.yaml), checked with the same schema machinery as
+the user's files, so a broken entry is reported with file:line like any other input.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kfctl.data import CATALOGS, KUSTOMIZE, data_dir, empty_dir_error
 from kfctl.schema import Field, ListOf, MapOf, Obj, Str, Where, load_yaml_file
 
-CATALOG_DIR = Path(__file__).parent / "catalogs"
+CATALOG_ENV = "KFCTL_CATALOG_DIR"
+PROJECT_KUSTOMIZE_ENV = "KFCTL_KUSTOMIZE_DIR"
 
 
 def catalog_dir() -> Path:
     """The bundled catalogs, or $KFCTL_CATALOG_DIR (a site's own platform definitions)."""
-    return Path(os.environ.get("KFCTL_CATALOG_DIR") or CATALOG_DIR)
+    return data_dir(CATALOGS, CATALOG_ENV)
 
 
-# The project's own kustomize components live at the top of the repository (kustomize/).
-PROJECT_KUSTOMIZE_DIR = Path(__file__).resolve().parent.parent.parent / "kustomize"
+def project_kustomize_dir() -> Path:
+    """The project's own kustomize components (kfctl/data/kustomize), or $KFCTL_KUSTOMIZE_DIR."""
+    return data_dir(KUSTOMIZE, PROJECT_KUSTOMIZE_ENV)
+
+
 PROJECT_SOURCE = "kfctl"
-# An overlay path with this prefix is a kustomize Component of the project's kustomize/ folder.
+# An overlay path with this prefix is a kustomize Component of the project's kustomize folder.
 PROJECT_PREFIX = "kfctl:"
 
 NAME = r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?"
@@ -195,6 +199,11 @@ def _load_platforms(directory: Path) -> dict[str, Platform]:
             files[raw["metadata"]["name"]] = path
         else:
             shared.append((path, raw))
+    if not platforms:
+        # An empty listing would look like "nothing to install" rather than a broken installation.
+        raise empty_dir_error(
+            "catalog directory", directory, CATALOG_ENV, "platform catalogs (*.yaml of kind Platform)"
+        )
     result = {}
     for name, raw in platforms.items():
         spec = raw["spec"]
