@@ -268,6 +268,38 @@ class Either(Shape):
         raise where.error(f"expected {self.description}, got {type_name(value)}")
 
 
+@dataclass
+class NotSupportedYet(Shape):
+    """A field the format reserves but kfctl does not implement yet: refused rather than ignored,
+    so a user who writes it is told it does nothing. Empty values carry nothing and pass."""
+
+    hint: str
+
+    def check(self, value: Any, where: Where) -> Any:
+        if value is None or (isinstance(value, Mapping | Sequence) and not isinstance(value, str) and not value):
+            return None
+        raise where.error("not supported yet", hint=self.hint)
+
+
+@dataclass
+class Checked(Shape):
+    """A shape, then a check of the value it returns, for grammars a pattern cannot say well (image
+    references, selectors, patch bodies). `validate(value, node, where)` raises `where.error(...)`;
+    `node` is the YAML node, for the lines of its fields."""
+
+    shape: Shape
+    validate: Callable[[Any, Any, Where], None]
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return self.shape.description
+
+    def check(self, value: Any, where: Where) -> Any:
+        result = self.shape.check(value, where)
+        self.validate(result, value, where)
+        return result
+
+
 def suggest(value: str, choices: Sequence[str], noun: str = "value") -> str:
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     if close:

@@ -6,24 +6,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kfctl.config.app import ComponentConfig
 from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
 from kfctl.render.documents import RenderedDocument, split_documents
 from kfctl.render.kustomize import Kustomize
+from kfctl.render.overrides import RESOURCE_KINDS, Original, check_overrides, explain_render_failure
 from kfctl.render.resolve import ResolvedApp, ResolvedComponent
 
-WORKLOAD_KINDS = "(Deployment|StatefulSet|DaemonSet)"
+WORKLOAD_KINDS = f"({'|'.join(RESOURCE_KINDS)})"
 
 
 @dataclass
@@ -63,17 +66,8 @@ def component_kustomization(
         kustomization["images"] = [dict(image) for image in config.images]
     if config.replicas:
         kustomization["replicas"] = [{"name": name, "count": count} for name, count in config.replicas.items()]
-    if config.parameters:
-        # KfDef-style parameters: values merged into a ConfigMap the component generates (params.env).
-        kustomization["configMapGenerator"] = [
-            {
-                "name": name,
-                "behavior": "merge",
-                "literals": [f"{key}={_literal(value)}" for key, value in values.items()],
-            }
-            for name, values in config.parameters.items()
-        ]
-    patches = [
+    patches = [_parameters_patch(name, values) for name, values in config.parameters.items()]
+    patches += [
         _resources_patch(name, override.requests, override.limits, override.container)
         for name, override in config.resources.items()
     ]
@@ -87,6 +81,20 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _parameters_patch(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """KfDef-style parameters: values merged into a ConfigMap the component generates (params.env).
+    A patch, not a `configMapGenerator` merge: the merge finds the ConfigMap only when told the
+    namespace its own kustomization gave it, a patch target finds it by name; kustomize gives it
+    its new hash suffix either way."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {key: _literal(value) for key, value in values.items()},
+    }
+    return {"target": {"version": "v1", "kind": "ConfigMap", "name": re.escape(name)}, "patch": yaml.safe_dump(body)}
 
 
 def _resources_patch(
@@ -116,14 +124,18 @@ def write_kustomizations(app: ResolvedApp, root: Path, source_dirs: dict[str, Pa
     directories = {}
     for component in app.components:
         directory = root / component.name
-        directory.mkdir(parents=True, exist_ok=True)
-        body = component_kustomization(
-            component, source_dirs[component.definition.source], source_dirs[PROJECT_SOURCE], directory
-        )
-        header = f"# {component.name}: {component.definition.description} (overlay {component.overlay}).\n"
-        (directory / "kustomization.yaml").write_text(header + yaml.safe_dump(body, sort_keys=False))
+        write_kustomization(component, directory, source_dirs)
         directories[component.name] = directory
     return directories
+
+
+def write_kustomization(component: ResolvedComponent, directory: Path, source_dirs: dict[str, Path]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    body = component_kustomization(
+        component, source_dirs[component.definition.source], source_dirs[PROJECT_SOURCE], directory
+    )
+    header = f"# {component.name}: {component.definition.description} (overlay {component.overlay}).\n"
+    (directory / "kustomization.yaml").write_text(header + yaml.safe_dump(body, sort_keys=False))
 
 
 @contextmanager
@@ -148,8 +160,16 @@ def render_app(
         workers = max(1, min(concurrency or render_workers(), len(directories) or 1))
 
         def render_one(component: ResolvedComponent) -> RenderedComponent:
-            text = kustomize.build(directories[component.name], f"component {component.name}")
-            documents = split_documents(text, f"component {component.name}")
+            origin = f"component {component.name}"
+            original = _original(component, kustomize, root / f"{component.name}.original", app.source_roots)
+            try:
+                text = kustomize.build(directories[component.name], origin)
+            except RenderError:
+                if (explained := explain_render_failure(component.config, original)) is not None:
+                    raise explained from None
+                raise
+            documents = split_documents(text, origin)
+            check_overrides(component.config, documents, original)
             if on_component:
                 on_component(component.name, len(documents))
             return RenderedComponent(component.name, component.wave, sort_documents(documents))
@@ -158,6 +178,26 @@ def render_app(
             rendered = list(pool.map(render_one, app.components))
     check_duplicates(rendered)
     return rendered
+
+
+def _original(
+    component: ResolvedComponent, kustomize: Kustomize, directory: Path, source_dirs: dict[str, Path]
+) -> Original:
+    """The component without any override, rendered on first call only: what the override checks
+    compare with when the real output shows no match (kfctl.render.overrides)."""
+    rendered: list[list[RenderedDocument] | None] = []
+
+    def render() -> list[RenderedDocument] | None:
+        if not rendered:
+            write_kustomization(replace(component, config=ComponentConfig(component.name)), directory, source_dirs)
+            origin = f"component {component.name} without overrides"
+            try:
+                rendered.append(split_documents(kustomize.build(directory, origin), origin))
+            except RenderError:
+                rendered.append(None)
+        return rendered[0]
+
+    return render
 
 
 def render_workers() -> int:
@@ -172,8 +212,8 @@ def parse_objects(text: str, origin: str) -> list[dict[str, Any]]:
 
 
 def sort_documents(documents: list[RenderedDocument]) -> list[RenderedDocument]:
-    """Stable sort by kind rank, then identity (kfctl.platform.kinds), so output is deterministic."""
-    return sorted(documents, key=lambda d: (d.rank, d.key))
+    """Apply order (stage, kind rank, identity: kfctl.platform.kinds), so output is deterministic."""
+    return sorted(documents, key=lambda d: d.order)
 
 
 def check_duplicates(rendered: list[RenderedComponent]) -> None:
@@ -199,11 +239,6 @@ def ordered_objects(rendered: list[RenderedComponent]) -> list[dict[str, Any]]:
 def ordered_text(rendered: list[RenderedComponent]) -> str:
     """The whole render as one YAML stream in apply order, as kustomize printed each object."""
     return "---\n".join(c.text() for c in sorted(rendered, key=lambda c: c.wave) if c.documents)
-
-
-def dump_objects(objects: list[dict[str, Any]]) -> str:
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump_all(objects, Dumper=dumper, sort_keys=False, default_flow_style=False, width=4096)
 
 
 def tree_digest(directory: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from kfctl.errors import RenderError
-from kfctl.platform.kinds import BUILTIN_GROUPS, CUSTOM_RESOURCE_RANK, KIND_RANK
+from kfctl.platform.kinds import apply_order_key, group_of
 
 try:  # the C loader parses several times faster
     _LOADER: Any = yaml.CSafeLoader
@@ -41,17 +41,16 @@ class RenderedDocument:
 
     @property
     def group(self) -> str:
-        return self.api_version.split("/")[0] if "/" in self.api_version else ""
+        return group_of(self.api_version)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.group, self.kind, self.namespace, self.name)
 
     @property
-    def rank(self) -> int:
-        if self.group not in BUILTIN_GROUPS:
-            return CUSTOM_RESOURCE_RANK
-        return KIND_RANK.get(self.kind, CUSTOM_RESOURCE_RANK - 1)
+    def order(self) -> tuple[int, int, str, str, str, str]:
+        """Where it goes in apply order (kfctl.platform.kinds)."""
+        return apply_order_key(*self.key)
 
     @property
     def obj(self) -> dict[str, Any]:

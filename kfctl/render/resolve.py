@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kfctl.config.app import AppConfig, ComponentConfig, SourceOverride
+from kfctl.config.app import AppConfig, ComponentConfig, SourceOverride, override_sites
 from kfctl.config.profiles import ClusterProfile, load_profile
 from kfctl.errors import ConfigError
 from kfctl.platform.catalog import (
-    PROJECT_KUSTOMIZE_DIR,
     PROJECT_PREFIX,
     PROJECT_SOURCE,
     ComponentDef,
     Platform,
     load_platforms,
+    project_kustomize_dir,
 )
 from kfctl.platform.graph import dependency_closure, waves
 from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source, rewrite_remote_resources
-from kfctl.schema import Where, suggest
+from kfctl.schema import Where, line_of, load_yaml_file, suggest
 
 
 def cache_dir() -> Path:
@@ -39,7 +39,7 @@ class ResolvedComponent:
     config: ComponentConfig
     wave: int = 0
 
-    project_root: Path | None = None  # the project's kustomize/ dir, for `kfctl:` paths
+    project_root: Path | None = None  # the project's kustomize components, for `kfctl:` paths
 
     @property
     def directories(self) -> list[Path]:
@@ -185,17 +185,16 @@ def _with_profile_parameters(component: ComponentConfig, profile: ClusterProfile
     parameters = {name: dict(values) for name, values in profile_parameters.items()}
     for name, values in component.parameters.items():
         parameters.setdefault(name, {}).update(values)  # the user's values win over the profile's
-    return ComponentConfig(
-        component.name,
-        component.overlay,
-        parameters,
-        component.images,
-        component.replicas,
-        component.resources,
-        component.patches,
-        component.where,
-        component.depends_on,
-    )
+    # The profile's entries are checked like the user's (kustomize refuses a ConfigMap the release
+    # does not generate anyway): errors name the profile file's line, or the user's where both set it.
+    document = load_yaml_file(profile.file, what="cluster profile")
+    where = Where(str(profile.file), 1, "")
+    node: Any = document
+    for key in ("spec", "components", component.name):
+        parent, node = node, node.get(key) if isinstance(node, dict) else None
+        where = where.child(key, line_of(parent, key))
+    sites = {path: at for path, at in override_sites(node, where).items() if path[0] == "parameters"}
+    return replace(component, parameters=parameters, sites={**sites, **component.sites})
 
 
 def _resolve_sources(
@@ -207,7 +206,7 @@ def _resolve_sources(
     roots: dict[str, Path] = {}
     for name in used:
         if name == PROJECT_SOURCE:
-            roots[name] = Path(os.environ.get("KFCTL_KUSTOMIZE_DIR") or PROJECT_KUSTOMIZE_DIR)
+            roots[name] = project_kustomize_dir()
             continue
         definition = platform.sources[name]
         override: SourceOverride | None = config.sources.get(name)
