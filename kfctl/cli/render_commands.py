@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kfctl.cli.context import error_boundary
 from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOption, ManifestsDirOption, OutputOption
 from kfctl.output import OutputFormat, emit, log_console
+
+if TYPE_CHECKING:
+    from kfctl.config.app import AppConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -21,21 +24,47 @@ def register(app: typer.Typer) -> None:
 
 def init(
     app_dir: Annotated[Path, typer.Argument(help="Directory to create the app config in.")],
-    profile: Annotated[str, typer.Option("--profile", help="Cluster profile (kfctl profiles list).")],
-    platform: Annotated[str, typer.Option("--platform", help="Platform release (kfctl platforms list).")] = (
-        "kubeflow-1.10"
-    ),
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Cluster profile (kfctl profiles list). Required, except with --from-kfdef: "
+            "then the KfDef's kfctl.dev/profile annotation, else generic.",
+        ),
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="Platform release (kfctl platforms list); default kubeflow-1.10 "
+            "(with --from-kfdef: the KfDef's kfctl.dev/platform annotation, if any).",
+        ),
+    ] = None,
     components: Annotated[
         str | None, typer.Option("--components", help="Comma-separated components (default: the release's set).")
     ] = None,
+    from_kfdef: Annotated[
+        Path | None,
+        typer.Option("--from-kfdef", help="Write the kfctl.yaml equivalent to this legacy kfctl v1 KfDef file."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing kfctl.yaml.")] = False,
 ) -> None:
-    """Create APP_DIR/kfctl.yaml for a profile and a platform release."""
+    """Create APP_DIR/kfctl.yaml for a profile and a platform release, or from a legacy KfDef v1 file."""
     from kfctl.render.service import init_app
 
     chosen = [c.strip() for c in components.split(",") if c.strip()] if components else None
-    path = init_app(app_dir, profile=profile, platform=platform, components=chosen, force=force)
-    log_console().print(f"wrote {path}; next: kfctl build -f {path}")
+    path = init_app(app_dir, profile=profile, platform=platform, components=chosen, force=force, from_kfdef=from_kfdef)
+    converted = f" (converted from {from_kfdef}: its comments say what changed)" if from_kfdef else ""
+    log_console().print(f"wrote {path}{converted}; next: kfctl build -f {path}", markup=False)
+
+
+def _print_conversion_notes(config: AppConfig) -> None:
+    """Say on stderr what reading a legacy KfDef changed (nothing for a kfctl.yaml)."""
+    from kfctl.config.kfdef import conversion_summary
+
+    console = log_console()
+    for line in conversion_summary(config):
+        console.print(line, markup=False)
 
 
 def generate(
@@ -48,9 +77,11 @@ def generate(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Write the app directory: one kustomization per component, buildable with plain kustomize."""
+    from kfctl.config.app import load_app_config
     from kfctl.render.service import RenderOptions
     from kfctl.render.service import generate as run_generate
 
+    _print_conversion_notes(load_app_config(config))  # GenerateResult does not carry the config
     result = run_generate(RenderOptions(config, manifests_dir, None, components or []), vendor=not no_vendor)
     emit(
         "GenerateResult",
@@ -76,8 +107,7 @@ def build(
 
     result = run_build(RenderOptions(config, manifests_dir, kustomize_bin, components or []))
     console = log_console()
-    if result.app.config.converted_from:
-        console.print(f"{config}: read as a legacy {result.app.config.converted_from} file and converted")
+    _print_conversion_notes(result.app.config)
     if out == "-":
         sys.stdout.write(result.text())
     else:

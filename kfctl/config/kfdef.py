@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kfctl.config.app import API_VERSION, KIND, AppConfig
 from kfctl.schema import Where, line_of, plain, suggest, type_name
 
 KFDEF_GROUP = "kfdef.apps.kubeflow.org"
@@ -24,6 +26,11 @@ ANNOTATION_DROPPED = "kfctl.dev/dropped-applications"
 ANNOTATION_UNUSED_SOURCE = "kfctl.dev/kfdef-manifests-uri"
 ANNOTATION_PROFILE = "kfctl.dev/profile"
 ANNOTATION_PLATFORM = "kfctl.dev/platform"
+ANNOTATION_PARAMETERS = "kfctl.dev/kfdef-parameters"
+# JSON {added component: [enabled components whose catalog dependsOn names it]}.
+ANNOTATION_ADDED = "kfctl.dev/added-components"
+DEFAULT_PLATFORM = "kubeflow-1.10"
+DEFAULT_PROFILE = "generic"
 
 _TRAINING = "training-operator"
 _PIPELINES = "pipelines"
@@ -143,33 +150,146 @@ _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 _RELEASE = re.compile(r"(?<![\d.])v?(\d+)\.(\d+)(?!\d)")
 
 
-ANNOTATION_PARAMETERS = "kfctl.dev/kfdef-parameters"
+@dataclass(frozen=True)
+class KfDefConversion:
+    """One KfDef mapped onto a platform: the app config, and each decision taken on the way, so that
+    commands can say what changed and `kfctl init --from-kfdef` can write it down as comments."""
+
+    source: str  # the KfDef file, as named in errors and comments
+    name: str
+    profile: str
+    platform: str
+    release: str  # the platform's manifests release, e.g. v1.10.2
+    mapped: list[str]  # components of the KfDef's applications, in their first-seen order
+    origins: dict[str, list[str]]  # component -> the KfDef applications mapped onto it
+    added: dict[str, list[str]]  # component added as a dependency -> the enabled components needing it
+    dropped: list[str]  # known applications without a component today (reasons in KFDEF_DROPPED)
+    parameters: dict[str, dict[str, dict[str, Any]]]  # component -> KfDef application -> params.env values
+    source_url: str | None  # the manifests archive used as spec.source
+    unused_source: str | None  # the manifests archive of another release, not used
+
+    @property
+    def components(self) -> list[str]:
+        return [*self.mapped, *self.added]
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The app config, as a plain dict for `APP.check`."""
+        annotations = {ANNOTATION_CONVERTED_FROM: CONVERTED_FROM}
+        # KfDef parameters name v1 params.env entries that the current manifests no longer have: kept
+        # in an annotation (nothing lost) rather than applied, so the converted config builds as is.
+        if self.parameters:
+            annotations[ANNOTATION_PARAMETERS] = json.dumps(self.parameters, sort_keys=True)
+        if self.added:
+            annotations[ANNOTATION_ADDED] = json.dumps(self.added)
+        if self.dropped:
+            annotations[ANNOTATION_DROPPED] = ",".join(self.dropped)
+        if self.unused_source:
+            annotations[ANNOTATION_UNUSED_SOURCE] = self.unused_source
+        spec: dict[str, Any] = {"profile": self.profile, "platform": self.platform, "components": self.components}
+        if self.source_url:
+            spec["source"] = {"url": self.source_url}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": self.name, "annotations": annotations},
+            "spec": spec,
+        }
+
+    def app_config_text(self) -> str:
+        """The equivalent kfctl.yaml, commented: where it came from, what was added, dropped and kept."""
+        head = [
+            "# Converted by `kfctl init --from-kfdef` from the legacy KfDef v1 file",
+            f"#   {self.source}",
+            "# `kfctl build -f kfctl.yaml` renders the same objects as `kfctl build -f` of that file. The KfDef's",
+            "# overlays, plugins and metadata.namespace have no equivalent and are not carried over.",
+        ]
+        if self.dropped:
+            head += ["#", "# KfDef applications dropped, as no component installs them today:"]
+            head += [f"#   {name}: {KFDEF_DROPPED[name]}" for name in self.dropped]
+        if self.unused_source:
+            head += [
+                "#",
+                "# The KfDef's manifests archive is not used: it holds another release than",
+                f"# {self.platform} ({self.release}), whose paths the catalog expects:",
+                f"#   {self.unused_source}",
+            ]
+        if self.parameters:
+            head += [
+                "#",
+                "# KfDef parameters (the params.env values of the v1 packages) are kept as comments under their",
+                "# component and not applied: the current manifests name their ConfigMaps differently. Move each",
+                "# one you still need into that component's `parameters: {CONFIGMAP: {NAME: VALUE}}`.",
+            ]
+        body = [
+            f"apiVersion: {API_VERSION}",
+            f"kind: {KIND}",
+            "metadata:",
+            f"  name: {_scalar(self.name)}",
+            "  annotations:",
+            f"    {ANNOTATION_CONVERTED_FROM}: {CONVERTED_FROM}",
+            "spec:",
+            "  # A cluster profile (kfctl profiles list): what preflight checks, and per-component overlays.",
+            f"  profile: {_scalar(self.profile)}",
+            "  # A platform release (kfctl platforms list).",
+            f"  platform: {_scalar(self.platform)}",
+        ]
+        if self.source_url:
+            body += [
+                "  # The KfDef's manifests archive (pin it with sha256, or kfctl.lock records it).",
+                f"  source: {{url: {json.dumps(self.source_url)}}}",
+            ]
+        else:
+            body += [
+                "  # The manifests; unset: --manifests-dir, $KFCTL_MANIFESTS_DIR, or the release archive.",
+                "  # source: ../manifests",
+            ]
+        width = max(len(name) for name in self.components) + 4
+        body += ["  components:", "  # From the KfDef applications named in the comments:"]
+        for name in self.mapped:
+            body.append(f"  - {name:<{width}}# {', '.join(self.origins[name])}")
+            for application, values in self.parameters.get(name, {}).items():
+                body.append(f"    # KfDef parameters of {application}, not applied:")
+                body += [f"    #   {key}: {json.dumps(value)}" for key, value in values.items()]
+        if self.added:
+            body.append("  # Added: the platform's catalog says the components above need them (dependsOn):")
+            body += [f"  - {name:<{width}}# needed by {_few(needed)}" for name, needed in self.added.items()]
+        return "\n".join([*head, *body]) + "\n"
 
 
 def convert_kfdef(
-    raw: dict[str, Any], source: str, *, platform: str = "kubeflow-1.10", profile: str = "generic"
+    raw: dict[str, Any], source: str, *, platform: str | None = None, profile: str | None = None
 ) -> dict[str, Any]:
     """Convert a KfDef document into a plain app config dict (checked later with `APP.check`).
 
+    See `read_kfdef`; this is its app config."""
+    return read_kfdef(raw, source, platform=platform, profile=profile).document
+
+
+def read_kfdef(
+    raw: Mapping[str, Any], source: str, *, platform: str | None = None, profile: str | None = None
+) -> KfDefConversion:
+    """Map a KfDef document onto a platform's components.
+
     `source` names the file in errors. `raw` may be plain or ruamel round-trip data; with the
-    latter, errors carry line numbers. Annotations `kfctl.dev/profile` and `kfctl.dev/platform`
-    on the KfDef override `profile` and `platform`.
+    latter, errors carry line numbers. `platform` and `profile`, when given, win over the KfDef's
+    annotations `kfctl.dev/platform` and `kfctl.dev/profile`, which win over kubeflow-1.10 and generic.
 
-    Known applications without a component today are listed, comma-separated, in the annotation
-    `kfctl.dev/dropped-applications` (reasons in KFDEF_DROPPED). KfDef parameters (the entries of
-    the application's params.env) are kept, as JSON `{component: {<KfDef application name>: {name: value}}}`,
-    in the annotation `kfctl.dev/kfdef-parameters` and not applied: the current manifests name their
-    ConfigMaps differently, so the user moves each into the component's `parameters` under the real
-    ConfigMap name. Parameters without a value were
-    filled by kfctl v1 plugins and are skipped; overlays, plugins and metadata.namespace have no
-    equivalent and are not carried over.
+    The components the mapped ones need (the closure over the catalog's dependsOn) are added: a v1
+    bundle installed pieces the catalog now has as components of their own (oauth2-proxy, the kubeflow
+    namespace). Known applications without a component today are dropped (reasons in KFDEF_DROPPED);
+    an unknown one is refused rather than guessed. KfDef parameters (the entries of the application's
+    params.env) are kept, as `{component: {<KfDef application name>: {name: value}}}`, and not applied:
+    the current manifests name their ConfigMaps differently, so the user moves each into the component's
+    `parameters` under the real ConfigMap name. Parameters without a value were filled by kfctl v1
+    plugins and are skipped; overlays, plugins and metadata.namespace have no equivalent.
 
-    `spec.source` is set from the repo named "manifests" when its uri is an http(s) archive, except
+    The manifests archive is the repo named "manifests" when its uri is an http(s) archive, except
     when the archive names another release than the platform's (every official KfDef points at
-    v1.0-v1.2 manifests, whose layout the catalog paths do not match): that uri is kept in the
-    annotation `kfctl.dev/kfdef-manifests-uri` instead.
+    v1.0-v1.2 manifests, whose layout the catalog paths do not match): that one is not used.
     """
     from kfctl.platform.catalog import load_platforms  # the catalog reads files: only when converting
+    from kfctl.platform.graph import dependency_closure
 
     top = Where(source, None, "")
     _check_kind(raw, top)
@@ -181,13 +301,14 @@ def convert_kfdef(
     where_annotations = _child(where_meta, metadata, "annotations")
     if not isinstance(given, Mapping):
         raise where_annotations.error(f"expected a mapping, got {type_name(given)}")
-    profile = _annotation(given, ANNOTATION_PROFILE, where_annotations) or profile
-    platform = _annotation(given, ANNOTATION_PLATFORM, where_annotations) or platform
+    profile = profile or _annotation(given, ANNOTATION_PROFILE, where_annotations) or DEFAULT_PROFILE
+    from_annotation = platform is None and ANNOTATION_PLATFORM in given
+    platform = platform or _annotation(given, ANNOTATION_PLATFORM, where_annotations) or DEFAULT_PLATFORM
 
     platforms = load_platforms()
     if platform not in platforms:
         where_platform = where_annotations.child(ANNOTATION_PLATFORM, line_of(given, ANNOTATION_PLATFORM))
-        raise (where_platform if ANNOTATION_PLATFORM in given else top).error(
+        raise (where_platform if from_annotation else top).error(
             f"unknown platform {platform!r}", hint=suggest(platform, list(platforms), noun="platform")
         )
     catalog = platforms[platform]
@@ -199,30 +320,82 @@ def convert_kfdef(
     if not isinstance(spec, Mapping):
         raise where_spec.error(f"expected a mapping, got {type_name(spec)}")
 
-    components, dropped = _components(spec, where_spec, set(catalog.components))
-    annotations = {ANNOTATION_CONVERTED_FROM: CONVERTED_FROM}
-    # KfDef parameters name v1 params.env entries that the current manifests no longer have: kept
-    # in an annotation (nothing lost) rather than applied, so the converted config builds as is.
-    kept = {c["name"]: c["parameters"] for c in components if isinstance(c, dict) and c.get("parameters")}
-    if kept:
-        annotations[ANNOTATION_PARAMETERS] = json.dumps(kept, sort_keys=True)
-        components = [c["name"] if isinstance(c, dict) else c for c in components]
-    if dropped:
-        annotations[ANNOTATION_DROPPED] = ",".join(dropped)
-    name = metadata.get("name") or "kubeflow"
-    result_spec: dict[str, Any] = {"profile": profile, "platform": platform, "components": components}
+    origins, parameters, dropped = _map_applications(spec, where_spec, set(catalog.components))
+    mapped = list(origins)
+    depends_on = {name: component.depends_on for name, component in catalog.components.items()}
+    closure = dependency_closure(mapped, depends_on)
+    enabled = [*mapped, *(name for name in closure if name not in origins)]
+    added = {name: [other for other in enabled if name in depends_on[other]] for name in enabled if name not in origins}
     url = _manifests_uri(spec, where_spec)
-    if url is not None:
-        if _names_other_release(url, catalog.release):
-            annotations[ANNOTATION_UNUSED_SOURCE] = url
-        else:
-            result_spec["source"] = {"url": url}
-    return {
-        "apiVersion": "kfctl.dev/v1alpha1",
-        "kind": "AppConfig",
-        "metadata": {"name": plain(name), "annotations": annotations},
-        "spec": result_spec,
-    }
+    unused = url is not None and _names_other_release(url, catalog.release)
+    return KfDefConversion(
+        source=source,
+        name=plain(metadata.get("name") or "kubeflow"),
+        profile=profile,
+        platform=platform,
+        release=catalog.release,
+        mapped=mapped,
+        origins=origins,
+        added=added,
+        dropped=dropped,
+        parameters=parameters,
+        source_url=None if unused else url,
+        unused_source=url if unused else None,
+    )
+
+
+def conversion_summary(config: AppConfig) -> list[str]:
+    """What converting a legacy KfDef changed, one short line each, for a command to print on stderr.
+
+    Empty for a config that was not read from a KfDef (a kfctl.yaml `init --from-kfdef` wrote says it
+    in its comments instead)."""
+    if config.converted_from is None:
+        return []
+    annotations = config.annotations
+    lines = [
+        f"{config.path}: read as a legacy {config.converted_from} file and converted for {config.platform}, "
+        f"profile {config.profile} (`kfctl init DIR --from-kfdef {config.path}` writes it as a kfctl.yaml)"
+    ]
+    for name, needed in _json_annotation(annotations, ANNOTATION_ADDED).items():
+        lines.append(f"  added {name}, needed by {_few(needed)}")
+    for name in filter(None, annotations.get(ANNOTATION_DROPPED, "").split(",")):
+        lines.append(f"  dropped KfDef application {name}: {KFDEF_DROPPED.get(name, 'no component installs it')}")
+    kept = _json_annotation(annotations, ANNOTATION_PARAMETERS)
+    if kept:
+        lines.append(
+            f"  KfDef parameters of {_few(list(kept))} not applied (the current manifests name their "
+            f"ConfigMaps differently); kept in annotation {ANNOTATION_PARAMETERS}"
+        )
+    if ANNOTATION_UNUSED_SOURCE in annotations:
+        lines.append(
+            f"  manifests {annotations[ANNOTATION_UNUSED_SOURCE]} not used: another release than {config.platform}"
+        )
+    return lines
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def _json_annotation(annotations: Mapping[str, str], key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(annotations.get(key) or "{}")
+    except ValueError:  # written by read_kfdef, so only a hand-edited value gets here
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+_PLAIN = re.compile(r"[a-z][-a-z0-9._/]*")
+_YAML_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
+
+
+def _scalar(value: str) -> str:
+    """`value` as a YAML scalar: plain when it reads back as the same string, else double-quoted."""
+    if _PLAIN.fullmatch(value) and value not in _YAML_WORDS:
+        return value
+    return json.dumps(value)
 
 
 def _check_kind(raw: Mapping[str, Any], top: Where) -> None:
@@ -246,15 +419,18 @@ def _annotation(annotations: Mapping[str, Any], key: str, where: Where) -> str |
     return str(value)
 
 
-def _components(spec: Mapping[str, Any], where_spec: Where, known: set[str]) -> tuple[list[Any], list[str]]:
-    """The component list (first-seen order, no duplicates) and the dropped application names."""
+def _map_applications(
+    spec: Mapping[str, Any], where_spec: Where, known: set[str]
+) -> tuple[dict[str, list[str]], dict[str, dict[str, dict[str, Any]]], list[str]]:
+    """Component -> its KfDef applications (first-seen order, no duplicates), the kept parameters
+    and the dropped application names."""
     applications = spec.get("applications")
     where_apps = _child(where_spec, spec, "applications")
     if applications is None:
         raise where_apps.error("required field is missing", hint="list the KfDef applications")
     if isinstance(applications, str) or not isinstance(applications, Sequence):
         raise where_apps.error(f"expected a list, got {type_name(applications)}")
-    order: list[str] = []
+    origins: dict[str, list[str]] = {}
     parameters: dict[str, dict[str, dict[str, Any]]] = {}
     dropped: list[str] = []
     for index, application in enumerate(applications):
@@ -286,15 +462,13 @@ def _components(spec: Mapping[str, Any], where_spec: Where, known: set[str]) -> 
                 hint="convert for another platform (annotation kfctl.dev/platform) or remove the entry",
             )
         for target in targets:
-            if target not in order:
-                order.append(target)
+            names = origins.setdefault(target, [])
+            if name not in names:
+                names.append(name)
         values = _parameters(application, where_app)
         if values:
             parameters.setdefault(targets[0], {}).setdefault(name, {}).update(values)
-    components: list[Any] = [
-        {"name": target, "parameters": parameters[target]} if target in parameters else target for target in order
-    ]
-    return components, dropped
+    return origins, parameters, dropped
 
 
 def _parameters(application: Mapping[str, Any], where_app: Where) -> dict[str, Any]:

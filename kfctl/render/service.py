@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfctl.config.app import AppConfig, load_app_config, new_app_config
+from kfctl.config.app import APP, AppConfig, load_app_config, new_app_config
 from kfctl.config.profiles import ClusterProfile, list_profiles, load_profile
 from kfctl.errors import ConfigError, InputError
 from kfctl.platform.catalog import Platform, load_platforms
@@ -94,27 +94,62 @@ def generate(options: RenderOptions, *, vendor: bool = True) -> GenerateResult:
     return generate_app_dir(app, vendor=vendor)
 
 
-def init_app(app_dir: Path, *, profile: str, platform: str, components: list[str] | None, force: bool) -> Path:
-    """Write APP_DIR/kfctl.yaml after checking profile, platform and components exist."""
-    release = platform_by_name(platform)
-    load_profile(profile, base=app_dir)
-    chosen = components or list(release.default_components)
-    for name in chosen:
-        if name not in release.components:
-            from kfctl.schema import suggest
-
-            raise ConfigError(
-                f"--components: unknown component {name!r} in {platform}",
-                hint=suggest(name, list(release.components), "component"),
+def init_app(
+    app_dir: Path,
+    *,
+    profile: str | None,
+    platform: str | None,
+    components: list[str] | None,
+    force: bool,
+    from_kfdef: Path | None = None,
+) -> Path:
+    """Write APP_DIR/kfctl.yaml after checking profile, platform and components exist. With `from_kfdef`,
+    the kfctl.yaml equivalent to that legacy KfDef file: profile and platform default to its annotations."""
+    if from_kfdef is not None:
+        if components:
+            raise InputError(
+                "--components cannot be combined with --from-kfdef",
+                hint="the KfDef's applications choose the components; edit the written kfctl.yaml after",
             )
+        text = _kfdef_app_config(from_kfdef, app_dir, profile=profile, platform=platform)
+    else:
+        if profile is None:
+            raise InputError(
+                "--profile is required",
+                hint="name a cluster profile (kfctl profiles list), or convert a KfDef v1 file with --from-kfdef",
+            )
+        platform = platform or DEFAULT_PLATFORM
+        release = platform_by_name(platform)
+        load_profile(profile, base=app_dir)
+        chosen = components or list(release.default_components)
+        for name in chosen:
+            if name not in release.components:
+                from kfctl.schema import suggest
+
+                raise ConfigError(
+                    f"--components: unknown component {name!r} in {platform}",
+                    hint=suggest(name, list(release.components), "component"),
+                )
+        name = "".join(c if c.isalnum() else "-" for c in app_dir.resolve().name.lower()).strip("-") or "kubeflow"
+        text = new_app_config(name, profile, platform, chosen)
     config_path = app_dir / "kfctl.yaml"
     if config_path.exists() and not force:
         raise InputError(f"{config_path} already exists", hint="pass --force to overwrite it")
     app_dir.mkdir(parents=True, exist_ok=True)
-    name = "".join(c if c.isalnum() else "-" for c in app_dir.resolve().name.lower()).strip("-") or "kubeflow"
-    config_path.write_text(new_app_config(name, profile, platform, chosen))
+    config_path.write_text(text)
     load_app_config(config_path)  # what init writes must load
     return config_path
+
+
+def _kfdef_app_config(kfdef: Path, app_dir: Path, *, profile: str | None, platform: str | None) -> str:
+    from kfctl.config.kfdef import read_kfdef
+    from kfctl.schema import Where, load_yaml_file
+
+    conversion = read_kfdef(load_yaml_file(kfdef, what="KfDef file"), str(kfdef), platform=platform, profile=profile)
+    # Checked before anything is written: a KfDef name that is no DNS name is reported against the KfDef.
+    APP.check(conversion.document, Where(str(kfdef), None, ""))
+    load_profile(conversion.profile, base=app_dir)
+    return conversion.app_config_text()
 
 
 def platforms() -> list[Platform]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kfctl.config.app import APP, load_app_config
-from kfctl.config.kfdef import KFDEF_APPLICATIONS, KFDEF_DROPPED, convert_kfdef
+from kfctl.config.kfdef import KFDEF_APPLICATIONS, KFDEF_DROPPED, conversion_summary, convert_kfdef
 from kfctl.errors import ConfigError
 from kfctl.platform.catalog import load_platforms
 from kfctl.schema import Where, load_yaml_file, plain
@@ -65,6 +69,7 @@ def test_v1_2_bundle_expands_and_known_leftovers_are_dropped() -> None:
         "katib",
         "pipelines",
         "kserve",
+        "oauth2-proxy",  # added: central-dashboard depends on it in Kubeflow 1.10
     ]
     annotations = converted["metadata"]["annotations"]
     assert annotations["kfctl.dev/dropped-applications"] == (
@@ -93,6 +98,7 @@ def test_per_package_applications_collapse_into_one_component() -> None:
         "katib",
         "pipelines",
         "profiles",
+        "kubeflow-namespace",  # added: a v1.0 KfDef created the namespace outside its applications
     ]
     dropped = converted["metadata"]["annotations"]["kfctl.dev/dropped-applications"].split(",")
     assert dropped == ["application-crds", "application", "argo", "spartakus", "mysql"]
@@ -154,13 +160,15 @@ def test_old_release_archive_is_not_used_as_source() -> None:
     )
 
 
-def test_annotations_choose_profile_and_platform() -> None:
+def test_annotations_choose_profile_and_platform_and_arguments_win() -> None:
     raw = read(K8S_ISTIO)
     raw["metadata"]["annotations"].update({"kfctl.dev/profile": "kind", "kfctl.dev/platform": "kubeflow-1.9"})
-    converted = convert_kfdef(raw, "kfdef.yaml", profile="gke")
+    converted = convert_kfdef(raw, "kfdef.yaml")
     assert converted["spec"]["profile"] == "kind"
     assert converted["spec"]["platform"] == "kubeflow-1.9"
-    assert convert_kfdef(read(K8S_ISTIO), "kfdef.yaml", profile="gke")["spec"]["profile"] == "gke"
+    # What the user passes (`kfctl init --from-kfdef F --profile P`) wins over the annotation.
+    chosen = convert_kfdef(raw, "kfdef.yaml", profile="gke", platform="kubeflow-1.10")["spec"]
+    assert (chosen["profile"], chosen["platform"]) == ("gke", "kubeflow-1.10")
 
     raw["metadata"]["annotations"]["kfctl.dev/platform"] = "kubeflow-1.2"
     with pytest.raises(ConfigError, match=r"annotations\.kfctl\.dev/platform: unknown platform"):
@@ -255,3 +263,145 @@ def test_load_app_config_reads_a_kfdef(tmp_path: Path) -> None:
     kept = json.loads(config.annotations["kfctl.dev/kfdef-parameters"])
     assert kept["dex"]["dex"]["issuer"] == "http://dex.auth.svc.cluster.local:5556/dex"
     assert "mysql" in config.annotations["kfctl.dev/dropped-applications"]
+
+
+@pytest.mark.parametrize(
+    ("path", "added"),
+    [
+        (K8S_ISTIO, {"oauth2-proxy": ["central-dashboard"]}),
+        (
+            ISTIO_DEX,
+            {
+                "kubeflow-namespace": [
+                    "kubeflow-istio-resources",
+                    "central-dashboard",
+                    "admission-webhook",
+                    "notebook-controller",
+                    "training-operator",
+                    "katib",
+                    "pipelines",
+                    "profiles",
+                ]
+            },
+        ),
+    ],
+)
+def test_conversion_adds_what_the_platform_needs_and_says_for_whom(path: Path, added: dict[str, list[str]]) -> None:
+    converted = convert_kfdef(read(path), str(path))
+    enabled = set(names(converted))
+    catalog = load_platforms()["kubeflow-1.10"].components
+    missing = {(name, dep) for name in enabled for dep in catalog[name].depends_on if dep not in enabled}
+    assert not missing, "every dependency of an enabled component is enabled"
+    assert json.loads(converted["metadata"]["annotations"]["kfctl.dev/added-components"]) == added
+
+
+def test_summary_names_what_was_added_and_each_dropped_application_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "kfctl_k8s_istio.yaml"
+    shutil.copy(K8S_ISTIO, path)
+    lines = conversion_summary(load_app_config(path))
+    assert lines[0].startswith(
+        f"{path}: read as a legacy KfDef v1 file and converted for kubeflow-1.10, profile generic"
+    )
+    assert "  added oauth2-proxy, needed by central-dashboard" in lines
+    for application in ("application", "add-anonymous-user-filter", "metacontroller", "bootstrap", "spartakus"):
+        assert f"  dropped KfDef application {application}: {KFDEF_DROPPED[application]}" in lines
+    assert any("v1.2.0.tar.gz not used" in line for line in lines)
+
+
+def test_summary_shortens_long_lists_and_names_kept_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "kfctl_istio_dex.yaml"
+    shutil.copy(ISTIO_DEX, path)
+    lines = conversion_summary(load_app_config(path))
+    assert (
+        "  added kubeflow-namespace, needed by kubeflow-istio-resources, central-dashboard, admission-webhook "
+        "and 5 more" in lines
+    )
+    assert any(
+        line.startswith("  KfDef parameters of central-dashboard, cert-manager, dex and 5 more") for line in lines
+    )
+
+
+def test_summary_is_empty_for_a_kfctl_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "kfctl.yaml"
+    path.write_text(
+        "apiVersion: kfctl.dev/v1alpha1\nkind: AppConfig\nmetadata: {name: kf}\n"
+        "spec: {profile: generic, platform: kubeflow-1.10, components: [cert-manager]}\n"
+    )
+    assert conversion_summary(load_app_config(path)) == []
+
+
+def kfctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kfctl", *args], capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )
+
+
+@pytest.fixture
+def manifests(upstream: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KFCTL_MANIFESTS_DIR", str(upstream))
+
+
+@pytest.mark.usefixtures("manifests")
+@pytest.mark.parametrize("fixture", [K8S_ISTIO, ISTIO_DEX], ids=["v1.2-k8s-istio", "v1.0-istio-dex"])
+def test_init_from_kfdef_writes_a_kfctl_yaml_that_builds_the_same_objects(tmp_path: Path, fixture: Path) -> None:
+    kfdef = tmp_path / fixture.name
+    shutil.copy(fixture, kfdef)
+    direct = kfctl("build", "-f", str(kfdef))
+    assert direct.returncode == 0, direct.stderr
+    assert "read as a legacy KfDef v1 file and converted" in direct.stderr
+    assert "  added " in direct.stderr and "  dropped KfDef application spartakus: " in direct.stderr
+
+    result = kfctl("init", str(tmp_path / "app"), "--from-kfdef", str(kfdef))
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "app" / "kfctl.yaml"
+    config = load_app_config(written)
+    assert config.converted_from is None and config.profile == "generic"
+    assert [c.name for c in config.components or []] == names(convert_kfdef(read(kfdef), str(kfdef)))
+
+    rebuilt = kfctl("build", "-f", str(written))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout == direct.stdout, "the written kfctl.yaml renders byte for byte what the KfDef renders"
+    assert "legacy KfDef" not in rebuilt.stderr, "a written kfctl.yaml is no KfDef: nothing to report"
+
+
+def test_init_from_kfdef_comments_say_where_it_came_from_and_what_changed(tmp_path: Path) -> None:
+    result = kfctl("init", str(tmp_path / "app"), "--from-kfdef", str(ISTIO_DEX))
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "app" / "kfctl.yaml").read_text()
+    comments = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.lstrip().startswith("#"))
+    assert f"# {ISTIO_DEX}" in comments, "names the source file"
+    for application in ("application-crds", "application", "argo", "spartakus", "mysql"):
+        assert f"# {application}: {KFDEF_DROPPED[application]}" in comments
+    assert "v1.0-branch.tar.gz" in comments, "the unused manifests archive is named"
+    added = next(line for line in text.splitlines() if line.startswith("  - kubeflow-namespace"))
+    assert "# needed by kubeflow-istio-resources, central-dashboard, admission-webhook and 5 more" in added
+    # Parameters are comments the user can move: each value as it was, under its KfDef application.
+    dex = text[text.index("  - dex ") : text.index("  - kubeflow-roles")]
+    assert "# KfDef parameters of dex, not applied:" in dex
+    assert '#   static_email: "admin@example.com"' in dex
+    assert "#   oidc_redirect_uris: " + json.dumps('["/login/oidc"]') in dex
+    document = yaml.safe_load(text)
+    assert "parameters" not in json.dumps(document["spec"]), "kept as comments, not applied"
+    assert document["metadata"] == {"name": "kubeflow", "annotations": {"kfctl.dev/converted-from": "KfDef v1"}}
+
+
+def test_init_from_kfdef_profile_comes_from_the_annotation_and_the_flag_wins(tmp_path: Path) -> None:
+    raw = read(K8S_ISTIO)
+    raw["metadata"]["annotations"]["kfctl.dev/profile"] = "kind"
+    kfdef = tmp_path / "kfdef.yaml"
+    kfdef.write_text(yaml.safe_dump(raw))
+    assert kfctl("init", str(tmp_path / "a"), "--from-kfdef", str(kfdef)).returncode == 0
+    assert load_app_config(tmp_path / "a" / "kfctl.yaml").profile == "kind"
+    assert kfctl("init", str(tmp_path / "b"), "--from-kfdef", str(kfdef), "--profile", "simulated").returncode == 0
+    assert load_app_config(tmp_path / "b" / "kfctl.yaml").profile == "simulated"
+
+
+def test_init_from_kfdef_refuses_what_it_cannot_convert_and_writes_nothing(tmp_path: Path) -> None:
+    unknown = kfctl("init", str(tmp_path / "a"), "--from-kfdef", str(UNKNOWN))
+    assert unknown.returncode == 2
+    assert "unknown KfDef application 'mlflow'" in unknown.stderr
+    both = kfctl("init", str(tmp_path / "b"), "--from-kfdef", str(ISTIO_DEX), "--components", "istio")
+    assert both.returncode == 2 and "--components cannot be combined with --from-kfdef" in both.stderr
+    neither = kfctl("init", str(tmp_path / "c"))
+    assert neither.returncode == 2 and "--profile is required" in neither.stderr
+    assert not any(tmp_path.glob("*/kfctl.yaml"))
