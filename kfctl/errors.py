@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad input or usage; nothing was changed
     UNREACHABLE = 3  # the cluster could not be reached
     TIMEOUT = 4  # timed out waiting for readiness
+    LOCKED = 5  # another kfctl run holds the app's lock; nothing was changed
 
 
 class KfctlError(Exception):
@@ -61,6 +62,12 @@ class OperationError(KfctlError):
     """The cluster refused or failed an operation."""
 
     exit_code = ExitCode.FAILED
+
+
+class LockedError(KfctlError):
+    """Another kfctl run holds the app's lock (a Lease that is being renewed)."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class WaitTimeoutError(KfctlError):

@@ -12,7 +12,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-# JSON and YAML output carry a schema version so scripts can depend on the shape.
+# JSON and YAML output carry a schema version so scripts can depend on the shape: every document has
+# apiVersion, kind and schemaVersion; a command prints exactly one document on stdout.
 SCHEMA_VERSION = "kfctl.dev/v1alpha1"
 
 
@@ -45,7 +46,8 @@ def emit(
             table.add_row(*("" if cell is None else str(cell) for cell in row))
         Console(soft_wrap=True, width=max(120, Console().width)).print(table)
         return
-    document = {"apiVersion": SCHEMA_VERSION, "kind": kind, **(data if isinstance(data, dict) else {"items": data})}
+    body = data if isinstance(data, dict) else {"items": data}
+    document = {"apiVersion": SCHEMA_VERSION, "kind": kind, "schemaVersion": SCHEMA_VERSION, **body}
     if fmt is OutputFormat.JSON:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     else:

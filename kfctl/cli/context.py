@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from kfctl.errors import ExitCode, KfctlError
-from kfctl.output import log_console
+from kfctl.output import OutputFormat, emit, log_console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,17 +31,23 @@ def global_options(ctx: typer.Context) -> GlobalOptions:
 
 
 def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn KfctlError into one line on stderr and its exit code; --debug adds the traceback."""
+    """Turn KfctlError into one line on stderr and its exit code; --debug adds the traceback. With
+    `-o json|yaml` an error document goes to stdout too (exitCode, reason, message, hint, detail), so
+    a script reads the failure from the same stream as the result."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         debug = "--debug" in sys.argv
+        output = kwargs.get("output")
+        structured = output if isinstance(output, OutputFormat) and output is not OutputFormat.TABLE else None
         try:
             return command(*args, **kwargs)
         except KfctlError as error:
             if debug:
                 traceback.print_exc()
             log_console().print(f"[red]error:[/red] {error.one_line()}", markup=True, highlight=False)
+            if structured:
+                emit("Error", error_document(error), structured)
             raise typer.Exit(int(error.exit_code)) from None
         except KeyboardInterrupt:
             log_console().print("interrupted")
@@ -57,9 +63,32 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
                 markup=True,
                 highlight=False,
             )
+            if structured:
+                emit(
+                    "Error",
+                    {
+                        "exitCode": int(ExitCode.FAILED),
+                        "reason": "InternalError",
+                        "message": f"{type(error).__name__}: {text}",
+                    },
+                    structured,
+                )
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper
+
+
+def error_document(error: KfctlError) -> dict[str, object]:
+    document: dict[str, object] = {
+        "exitCode": int(error.exit_code),
+        "reason": type(error).__name__,
+        "message": " ".join(error.message.split()),
+    }
+    if error.hint:
+        document["hint"] = error.hint
+    if error.detail:
+        document["detail"] = error.detail
+    return document
 
 
 def exit_with(code: ExitCode) -> None:

@@ -1,11 +1,12 @@
-"""Cluster commands: apply, diff, status, delete, history."""
+"""Cluster commands: apply, diff, status, delete, history, unlock."""
 
 from __future__ import annotations
 
-import re
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -14,8 +15,15 @@ from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOpti
 from kfctl.errors import ExitCode, InputError
 from kfctl.output import OutputFormat, emit, log_console
 
-TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Give up waiting after this long (e.g. 15m).")]
+TimeoutOption = Annotated[
+    str | None, typer.Option("--timeout", help="Give up waiting after this long (e.g. 15m; default settings.timeout).")
+]
 AppOption = Annotated[str | None, typer.Option("--app", help="App name (default: metadata.name of -f CONFIG).")]
+EventsOption = Annotated[
+    Path | None,
+    typer.Option("--events", help="Write progress events to this file as JSON lines (see the README)."),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on a TTY.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -25,16 +33,9 @@ def register(app: typer.Typer) -> None:
         ("status", status),
         ("delete", delete),
         ("history", history),
+        ("unlock", unlock),
     ):
         app.command(name)(error_boundary(command))
-
-
-def parse_duration(text: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
-    if not match:
-        raise InputError(f"--timeout {text}: not a duration", hint="use e.g. 90s, 15m or 1h")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
 
 
 def _target(ctx: typer.Context) -> Any:
@@ -52,16 +53,39 @@ def _app_name(app: str | None, config: Path) -> str:
     return load_app_config(config).name
 
 
+@contextlib.contextmanager
+def _events_file(path: Path | None) -> Iterator[TextIO | None]:
+    if path is None:
+        yield None
+        return
+    try:
+        stream = path.open("w")
+    except OSError as error:
+        raise InputError(f"--events {path}: cannot write it: {error.strerror}") from None
+    with stream:
+        yield stream
+
+
 def apply(
     ctx: typer.Context,
     components: ComponentsArgument = None,
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for each component to be ready.")] = True,
+    wait: Annotated[
+        bool | None, typer.Option("--wait/--no-wait", help="Wait for each component to be ready (settings.wait).")
+    ] = None,
     timeout: TimeoutOption = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")] = 16,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (settings.concurrency).")
+    ] = None,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Delete what the config no longer has.")] = True,
+    adopt: Annotated[
+        bool | None,
+        typer.Option(
+            "--adopt", help="Take over objects another kfctl app, ApplySet or Helm release manages (settings.adopt)."
+        ),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Skip confirmations (kfctl never prompts without a TTY).")
     ] = False,
@@ -70,31 +94,49 @@ def apply(
         list[str] | None,
         typer.Option("--ignore-preflight-errors", help="Report these preflight failures as warnings (IDs, or all)."),
     ] = None,
+    events: EventsOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Install or update the platform: preflight, dependency order, server-side apply, readiness, prune."""
     from kfctl.config.app import load_app_config
-    from kfctl.deploy.executor import ApplyOptions
-    from kfctl.deploy.report import reporter_for
+    from kfctl.config.kfdef import conversion_summary
+    from kfctl.config.settings import resolve_run_settings
+    from kfctl.deploy.apply import ApplyOptions
+    from kfctl.deploy.events import reporter_for
     from kfctl.deploy.service import apply as run_apply
     from kfctl.preflight import CHECK_IDS, PreflightOptions, parse_ids
     from kfctl.render.service import RenderOptions
 
     del yes  # apply never asks; the flag is accepted so scripts can pass it to every command
-    checks = None if skip_preflight else PreflightOptions(ignore=parse_ids(ignore_preflight_errors))
-    if checks is not None:
+    app_config = load_app_config(config)
+    settings = resolve_run_settings(
+        app_config.settings, concurrency=concurrency, wait=wait, timeout=timeout, adopt=adopt
+    )
+    checks = None
+    if not skip_preflight:
+        checks = PreflightOptions(ignore=parse_ids(ignore_preflight_errors), adopt=settings.adopt)
         checks.validate(CHECK_IDS)
-    settings = load_app_config(config).settings
+    for note in conversion_summary(app_config):
+        log_console().print(note, highlight=False, markup=False)
     options = ApplyOptions(
-        wait=wait,
-        timeout=parse_duration(timeout or settings.get("timeout", "15m")),
-        concurrency=concurrency,
+        wait=settings.wait,
+        timeout=settings.timeout_seconds,
+        concurrency=settings.concurrency,
         prune=prune,
+        adopt=settings.adopt,
     )
-    reporter = reporter_for(json_lines=output is OutputFormat.JSON)
-    report = run_apply(
-        RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), options, reporter, checks
-    )
+    with _events_file(events) as events_stream:
+        reporter = reporter_for(json_output=output is not OutputFormat.TABLE, events_file=events_stream)
+        try:
+            report = run_apply(
+                RenderOptions(config, manifests_dir, kustomize_bin, components or []),
+                _target(ctx),
+                options,
+                reporter,
+                checks,
+            )
+        finally:
+            reporter.close()
     data = report.as_dict()
     if output is OutputFormat.TABLE:
         rows = [
@@ -127,10 +169,15 @@ def diff(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show what apply would change (server-side dry-run). Exit code 1 when there are differences."""
+    from kfctl.config.app import load_app_config
+    from kfctl.config.settings import resolve_run_settings
     from kfctl.deploy.service import diff as run_diff
     from kfctl.render.service import RenderOptions
 
-    result = run_diff(RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx))
+    settings = resolve_run_settings(load_app_config(config).settings)
+    result = run_diff(
+        RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), settings.concurrency
+    )
     if output is OutputFormat.TABLE:
         for change in result.changes:
             sys.stdout.write(change["diff"])
@@ -178,33 +225,38 @@ def delete(
     app: AppOption = None,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete PVCs, CRDs and namespaces (data).")] = False,
     timeout: TimeoutOption = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on a TTY.")] = False,
+    yes: YesOption = False,
+    events: EventsOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Delete the platform in reverse dependency order; keeps data unless --purge."""
-    from kfctl.deploy.report import reporter_for
+    from kfctl.config.settings import parse_duration
+    from kfctl.deploy.events import reporter_for
     from kfctl.deploy.service import delete as run_delete
 
     name = _app_name(app, config)
+    seconds = parse_duration(timeout or "5m", "--timeout")
     if (
         sys.stdin.isatty()
         and not yes
         and not typer.confirm(f"Delete kfctl app {name}{' and its data' if purge else ''}?", default=False)
     ):
         raise typer.Exit(int(ExitCode.BAD_INPUT))
-    report = run_delete(
-        name,
-        _target(ctx),
-        purge=purge,
-        timeout=parse_duration(timeout or "5m"),
-        reporter=reporter_for(json_lines=output is OutputFormat.JSON),
-    )
+    with _events_file(events) as events_stream:
+        reporter = reporter_for(json_output=output is not OutputFormat.TABLE, events_file=events_stream)
+        try:
+            report = run_delete(name, _target(ctx), purge=purge, timeout=seconds, reporter=reporter)
+        finally:
+            reporter.close()
+    kept = report.kept_summary()
     emit(
         "DeleteReport",
         report.as_dict(),
         output,
-        columns=("DELETED", "KEPT"),
-        rows=[(len(report.deleted), "; ".join(report.kept[:5]) + (" …" if len(report.kept) > 5 else ""))],
+        columns=("KIND", "KEPT", "WHY"),
+        rows=[(k["kind"], k["count"], k["why"]) for k in kept],
+        title=f"deleted {len(report.deleted)} objects of {name}"
+        + (f"; kept {sum(k['count'] for k in kept)}:" if kept else ""),
     )
 
 
@@ -224,4 +276,31 @@ def history(
         output,
         columns=("REVISION", "STATUS", "STARTED", "OBJECTS", "MESSAGE"),
         rows=[(i["revision"], i["status"], i["started"], i["objects"], i["message"]) for i in items],
+    )
+
+
+def unlock(
+    ctx: typer.Context,
+    config: ConfigOption = Path("kfctl.yaml"),
+    app: AppOption = None,
+    yes: YesOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Break the app's lock (a run that died, or one you stopped). The next run takes it at once."""
+    import time
+
+    from kfctl.deploy.service import unlock as run_unlock
+
+    name = _app_name(app, config)
+    if sys.stdin.isatty() and not yes and not typer.confirm(f"Break the lock of kfctl app {name}?", default=False):
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+    holder = run_unlock(name, _target(ctx))
+    message = (
+        f"broke the lock of {name}, held by {holder.describe(time.time())}" if holder else f"{name} was not locked"
+    )
+    if output is OutputFormat.TABLE:
+        log_console().print(message, highlight=False, markup=False)
+        return
+    emit(
+        "Unlock", {"app": name, "wasLocked": holder is not None, "holder": holder.as_dict() if holder else None}, output
     )

@@ -1,10 +1,15 @@
-"""The apply engine: waves of components, staged server-side apply inside each, readiness gates,
-ApplySet inventory and release records, prune.
+"""The apply walk: observe, decide, lock, record, apply in waves, prune, record again.
 
-Within a component: definitions (Namespaces, CRDs, cluster RBAC) → CRDs Established and discovery
-refreshed once → the other built-in objects → their workloads ready → webhook configurations
-(and their CA bundles) → custom resources. A component starts when every component it depends on
-is ready; independent components run in parallel, object applies share one bounded pool.
+observe   this app's previous release, its live members, who else claims the planned objects
+decide    kfctl.deploy.change: unchanged / apply / stale / foreign; foreign objects refused
+          (exit 2, nothing written) unless --adopt; nothing to do means no write at all
+lock      the app's Lease (kfctl.deploy.lock), then the state is read again if it moved meanwhile
+record    a pending release record holding the union of old and new inventory (crash-safe)
+apply     components in dependency waves, independent ones in parallel; inside each: definitions →
+          CRDs Established and discovery refreshed once → objects → their readiness → admission
+          (webhooks, CA bundles) → custom resources → the component's extra readiness gates
+prune     kfctl.deploy.prune, in reverse apply order, keeping data
+record    the final release record: deployed or failed, with what was adopted
 """
 
 from __future__ import annotations
@@ -13,18 +18,28 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from kfctl.deploy.inventory import Inventory, InventoryEntry, ReleaseRecord, fields_fingerprint
-from kfctl.deploy.plan import APPLYSET_PART_OF, ComponentPlan, Plan, PlannedObject, Stage, normalize_scopes
-from kfctl.deploy.report import Reporter
+from kfctl.deploy.change import Change, compute_change
+from kfctl.deploy.events import Reporter
+from kfctl.deploy.lock import AppLock
+from kfctl.deploy.plan import ComponentPlan, Plan, PlannedObject, normalize_scopes
+from kfctl.deploy.prune import Outcome, Remover
+from kfctl.deploy.record import Inventory, InventoryEntry, ReleaseRecord, ReleaseStatus, fields_fingerprint
+from kfctl.deploy.results import ApplyReport, ApplyStatus, ComponentResult, ComponentStatus
+from kfctl.deploy.wait import ObjectFailed, Waiter
 from kfctl.errors import KfctlError, WaitTimeoutError
-from kfctl.kube.api import Api, ApiError, NotServedError, ObjectRef
-from kfctl.platform.readiness import Readiness, State, readiness
+from kfctl.kube.api import Api, ObjectRef
+from kfctl.kube.errors import ApiError, Forbidden, NotServedError, WebhookUnavailable
+from kfctl.kube.ownership import APPLYSET_PART_OF, owners_of
+from kfctl.platform.catalog import ReadinessGate
+from kfctl.platform.kinds import Stage
 
-# Never pruned unless asked (--prune-all / --purge): deleting them deletes data.
-KEEP_ON_PRUNE = frozenset({"PersistentVolumeClaim", "CustomResourceDefinition", "Namespace"})
+# Transient errors get a bounded window of their own: a webhook may take minutes to answer, a kind
+# that is still not served after its CRD is Established will not be served by waiting.
+WEBHOOK_RETRY_SECONDS = 300.0
+OTHER_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -33,75 +48,7 @@ class ApplyOptions:
     timeout: float = 900.0
     concurrency: int = 16
     prune: bool = True
-
-
-@dataclass
-class ComponentResult:
-    name: str
-    wave: int
-    status: str = "pending"  # applied | unchanged | failed | timeout | skipped
-    applied: int = 0
-    unchanged: int = 0
-    message: str = ""
-    apply_seconds: float = 0.0
-    wait_seconds: float = 0.0
-    started: float = 0.0
-    finished: float = 0.0
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("applied", "unchanged")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "wave": self.wave,
-            "status": self.status,
-            "applied": self.applied,
-            "unchanged": self.unchanged,
-            "message": self.message,
-            "applySeconds": round(self.apply_seconds, 3),
-            "waitSeconds": round(self.wait_seconds, 3),
-            "startedAt": round(self.started, 3),
-            "finishedAt": round(self.finished, 3),
-            **({"detail": self.detail} if self.detail else {}),
-        }
-
-
-@dataclass
-class ApplyReport:
-    app: str
-    revision: int
-    status: str  # deployed | unchanged | failed | timeout
-    components: list[ComponentResult]
-    pruned: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    relaxed: list[str] = field(default_factory=list)
-    requests: int = 0
-    seconds: float = 0.0
-    writes: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "revision": self.revision,
-            "status": self.status,
-            "seconds": round(self.seconds, 3),
-            "requests": self.requests,
-            "writes": self.writes,
-            "components": [c.as_dict() for c in self.components],
-            "pruned": self.pruned,
-            "kept": self.kept,
-            "relaxed": self.relaxed,
-        }
-
-
-class ObjectFailed(KfctlError):
-    def __init__(self, ref: ObjectRef, error: ApiError) -> None:
-        super().__init__(f"{ref}: {error.message}", hint=error.hint)
-        self.ref = ref
-        self.error = error
+    adopt: bool = False
 
 
 class Executor:
@@ -125,10 +72,13 @@ class Executor:
         self.options = options
         self.reporter = reporter
         self.inventory = Inventory(api, plan.app, tooling=plan.applyset_tooling)
+        self.lock = AppLock(api, plan.app, "apply", reporter)
         self.deadline = time.monotonic() + options.timeout
         self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="kfctl-apply")
+        self.waiter = Waiter(api, self.pool, plan.relax, self.deadline)
         self.results = {c.name: ComponentResult(c.name, c.wave) for c in plan.components}
         self.entries: dict[ObjectRef, InventoryEntry] = {}
+        self.live: dict[ObjectRef, dict[str, Any]] = {}
         self._entries_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         self._last_discovery = 0.0
@@ -143,91 +93,109 @@ class Executor:
             return self._run()
         finally:
             self.pool.shutdown(wait=True)
-            self.reporter.flush()
+            if self.lock.held:
+                self.lock.release()
+                self._count_writes(1)
 
     def _run(self) -> ApplyReport:
         self.api.refresh_discovery()
         normalize_scopes(self.plan, self.api.served_kinds())
+        change = self._decide()
+        self.lock.ensure_free()  # another run holds it: say so (exit 5) before checks or writes
+        if change.no_op:
+            return self._no_op(change)
+        if self.before_writes:
+            self.before_writes()
+        self.inventory.ensure_namespace()
+        self.lock.acquire()
+        self._count_writes(1)
+        latest = self.inventory.latest()
+        if _revision(latest) != _revision(change.previous):
+            change = self._decide()  # another run finished between our read and the lock
+            if change.no_op:
+                return self._no_op(change)
+        return self._apply(change)
+
+    def _decide(self) -> Change:
         try:
             previous = self.inventory.latest()
-        except ApiError as error:
-            if error.status == 403 and self.before_writes:
+        except Forbidden:
+            if self.before_writes:
                 self.before_writes()  # the full report of what is missing, not just the first refusal
             raise
         if previous:
             previous.inventory = self._normalized(previous.inventory)
-        live = self._live_members(previous) if previous else {}
-        unchanged = self._unchanged(previous, live)
-        planned_refs = {o.ref for o in self.plan.objects}
-        planned_components = {c.name for c in self.plan.components}
-        others = [
-            e
-            for e in (previous.inventory if previous else [])
-            if self.partial and e.component not in planned_components and e.ref not in planned_refs
-        ]
-        stale = [e for e in (previous.inventory if previous else []) if e.ref not in planned_refs and e not in others]
-        revision = (previous.revision if previous else 0) + 1
-        if previous and previous.status == "deployed" and not stale and len(unchanged) == len(planned_refs):
-            return self._no_op(previous, live)
-        if self.before_writes:
-            self.before_writes()
-        for ref, entry in unchanged.items():
-            self.entries[ref] = entry
+        self.live = self._live_members(previous) if previous else {}
+        unknown = [o.ref for o in self.plan.objects if o.ref not in self.live]
+        owners = owners_of(self.api, unknown, self.inventory.applyset_id) if unknown else {}
+        components = {c.name for c in self.plan.components} if self.partial else None
+        change = compute_change(self.plan.objects, previous, self.live, owners, partial_components=components)
+        if change.foreign and not self.options.adopt:
+            raise change.refusal(self.plan.app)
+        return change
+
+    def _apply(self, change: Change) -> ApplyReport:
+        previous = change.previous
+        revision = _revision(previous) + 1
+        self.entries.update(change.unchanged)
+        adopted = change.adopted()
         record = ReleaseRecord(
             self.plan.app,
             revision,
-            "pending",
+            ReleaseStatus.PENDING,
             self.plan.platform,
             self.plan.profile,
             self.plan.config_digest,
+            adopted=adopted,
             started=time.time(),
         )
-        superset = {e.ref: e for e in (previous.inventory if previous else [])}
-        for obj in self.plan.objects:
-            superset.setdefault(obj.ref, InventoryEntry(obj.ref, obj.component))
-        record.inventory = list(superset.values())
-        self.inventory.ensure_namespace()
-        self.inventory.write_parent(record.inventory)
-        self.inventory.write(record)
-        self._count_writes(3)
+        record.inventory = change.superset(self.plan.objects)
+        self._write_record(record)
         self.reporter.event(
             "start",
             app=self.plan.app,
             revision=revision,
             components=len(self.plan.components),
-            objects=len(planned_refs),
-            unchanged=len(unchanged),
+            objects=len(self.plan.objects),
+            unchanged=len(change.unchanged),
             waves=len(self.plan.waves),
+            adopted=len(adopted),
             relaxed=self.plan.relaxed_objects,
         )
-        self._run_waves(unchanged, live)
+        self._run_waves(set(change.unchanged))
         results = list(self.results.values())
         failed = [r for r in results if not r.ok]
         pruned: list[str] = []
         kept: list[str] = []
         if not failed and self.options.prune:
-            pruned, kept = self._prune(stale)
+            pruned, kept = self._prune(change.stale)
         # The final inventory: what was planned, plus anything stale that was not pruned.
         final = {
-            ref: self.entries.get(ref) or InventoryEntry(ref, o.component, o.digest)
-            for o in self.plan.objects
-            for ref in [o.ref]
+            o.ref: self.entries.get(o.ref) or InventoryEntry(o.ref, o.component, o.digest) for o in self.plan.objects
         }
-        for entry in [*stale, *others]:
+        for entry in [*change.stale, *change.untouched]:
             if str(entry.ref) not in pruned:
                 final[entry.ref] = entry
-        status = "deployed" if not failed else ("timeout" if any(r.status == "timeout" for r in failed) else "failed")
-        record.status = "deployed" if not failed else "failed"
+        if not failed:
+            status = ApplyStatus.DEPLOYED
+        else:
+            timed_out = any(r.status is ComponentStatus.TIMEOUT for r in failed)
+            status = ApplyStatus.TIMEOUT if timed_out else ApplyStatus.FAILED
+        record.status = ReleaseStatus.DEPLOYED if not failed else ReleaseStatus.FAILED
         record.inventory = list(final.values())
         record.components = {
-            r.name: {"status": r.status, "message": r.message, "applied": r.applied, "unchanged": r.unchanged}
+            r.name: {
+                "status": r.status.value,
+                "wave": r.wave,
+                "message": r.message,
+                "applied": r.applied,
+                "unchanged": r.unchanged,
+            }
             for r in results
         }
         record.finished = time.time()
         record.message = "; ".join(f"{r.name}: {r.message}" for r in failed)[:1000]
-        self.inventory.write_parent(record.inventory)
-        self.inventory.write(record)
-        self._count_writes(2)
+        self._write_record(record)
         return ApplyReport(
             self.plan.app,
             revision,
@@ -236,10 +204,17 @@ class Executor:
             pruned,
             kept,
             self.plan.relaxed_objects,
+            adopted,
             self.api.request_count,
             time.monotonic() - self.t0,
             self.writes,
         )
+
+    def _write_record(self, record: ReleaseRecord) -> None:
+        self.lock.check()
+        self.inventory.write_parent(record.inventory)
+        self.inventory.write(record)
+        self._count_writes(2)
 
     def _normalized(self, entries: list[InventoryEntry]) -> list[InventoryEntry]:
         """Recorded refs as the server names them (older records may carry a namespace on a
@@ -258,30 +233,29 @@ class Executor:
             result.setdefault(entry.ref, entry)
         return list(result.values())
 
-    def _no_op(self, previous: ReleaseRecord, live: dict[ObjectRef, dict[str, Any]]) -> ApplyReport:
+    def _no_op(self, change: Change) -> ApplyReport:
         """Nothing to change: no write at all; with --wait, readiness read from the listed objects."""
+        assert change.previous is not None
         for component in self.plan.components:
             result = self.results[component.name]
-            result.status, result.unchanged = "unchanged", len(component.objects)
+            result.status, result.unchanged = ComponentStatus.UNCHANGED, len(component.objects)
             if self.options.wait:
-                waiting = [
-                    o.ref for o in component.objects if not readiness(live.get(o.ref), relax=self.plan.relax).ready
-                ]
+                waiting = [o.ref for o in component.objects if not self.waiter.ready(self.live.get(o.ref))]
                 if waiting:
                     started = time.monotonic()
                     try:
-                        self._wait({ref: live.get(ref) for ref in waiting}, component.name)
+                        self.waiter.wait({ref: self.live.get(ref) for ref in waiting}, component.name)
                     except WaitTimeoutError as error:
-                        result.status, result.message = "timeout", error.message
+                        result.status, result.message = ComponentStatus.TIMEOUT, error.message
                     result.wait_seconds = time.monotonic() - started
             self.reporter.event(
-                "component", name=component.name, status=result.status, applied=0, unchanged=result.unchanged
+                "component", name=component.name, status=result.status.value, applied=0, unchanged=result.unchanged
             )
         failed = [r for r in self.results.values() if not r.ok]
         return ApplyReport(
             self.plan.app,
-            previous.revision,
-            "timeout" if failed else "unchanged",
+            change.previous.revision,
+            ApplyStatus.TIMEOUT if failed else ApplyStatus.UNCHANGED,
             list(self.results.values()),
             relaxed=self.plan.relaxed_objects,
             requests=self.api.request_count,
@@ -290,90 +264,54 @@ class Executor:
         )
 
     def _live_members(self, previous: ReleaseRecord) -> dict[ObjectRef, dict[str, Any]]:
-        """The app's objects as the cluster holds them: one labelled list per group-kind."""
+        """The app's objects as the cluster holds them: one labelled list per kind."""
         kinds = {(e.ref.api_version, e.ref.kind) for e in previous.inventory}
         kinds |= {(o.ref.api_version, o.ref.kind) for o in self.plan.objects}
         selector = f"{APPLYSET_PART_OF}={self.inventory.applyset_id}"
-        live: dict[ObjectRef, dict[str, Any]] = {}
-
-        def list_kind(api_version: str, kind: str) -> list[dict[str, Any]]:
-            try:
-                resource = self.api.resource_for(api_version, kind, refresh=False)
-            except NotServedError:
-                return []
-            return self.api.list_objects(resource, label_selector=selector)
-
-        futures = [self.pool.submit(list_kind, api_version, kind) for api_version, kind in sorted(kinds)]
-        for future in futures:
-            for item in future.result():
-                live[ObjectRef.of(item)] = item
-        return live
-
-    def _unchanged(
-        self, previous: ReleaseRecord | None, live: dict[ObjectRef, dict[str, Any]]
-    ) -> dict[ObjectRef, InventoryEntry]:
-        """Objects whose manifest is what kfctl applied last time and whose kfctl-owned fields nobody took."""
-        if previous is None:
-            return {}
-        recorded = {e.ref: e for e in previous.inventory}
-        result = {}
-        for obj in self.plan.objects:
-            entry = recorded.get(obj.ref)
-            current = live.get(obj.ref)
-            if (
-                entry
-                and current is not None
-                and entry.digest == obj.digest
-                and entry.fields
-                and fields_fingerprint(current) == entry.fields
-                and not (current.get("metadata") or {}).get("deletionTimestamp")
-            ):
-                result[obj.ref] = InventoryEntry(obj.ref, obj.component, obj.digest, entry.fields)
-        return result
+        futures = [
+            self.pool.submit(self.api.list_kind, api_version, kind, label_selector=selector)
+            for api_version, kind in sorted(kinds)
+        ]
+        return {ObjectRef.of(item): item for future in futures for item in future.result()}
 
     # -- waves and components -------------------------------------------------------------------
 
-    def _run_waves(self, unchanged: dict[ObjectRef, InventoryEntry], live: dict[ObjectRef, dict[str, Any]]) -> None:
+    def _run_waves(self, unchanged: set[ObjectRef]) -> None:
         components = {c.name: c for c in self.plan.components}
         width = max((len(w) for w in self.plan.waves), default=1)
         with ThreadPoolExecutor(max_workers=max(1, width), thread_name_prefix="kfctl-component") as runner:
             for index, wave in enumerate(self.plan.waves):
                 self.reporter.event("wave", index=index + 1, total=len(self.plan.waves), components=wave)
-                futures = [runner.submit(self._component, components[name], unchanged, live) for name in wave]
+                futures = [runner.submit(self._component, components[name], unchanged) for name in wave]
                 for future in futures:
                     future.result()
 
-    def _component(
-        self,
-        component: ComponentPlan,
-        unchanged: dict[ObjectRef, InventoryEntry],
-        live: dict[ObjectRef, dict[str, Any]],
-    ) -> None:
+    def _component(self, component: ComponentPlan, unchanged: set[ObjectRef]) -> None:
         result = self.results[component.name]
         result.started = time.monotonic() - self.t0
         blocked = [d for d in component.depends_on if d in self.results and not self.results[d].ok]
         if blocked:
-            result.status = "skipped"
+            result.status = ComponentStatus.SKIPPED
             result.message = f"not applied: dependency {', '.join(blocked)} did not become ready"
-            self.reporter.event("component", name=component.name, status="skipped", message=result.message)
+            self.reporter.event("component", name=component.name, status=result.status.value, message=result.message)
             result.finished = result.started
             return
         try:
-            self._apply_component(component, unchanged, live, result)
-            result.status = "applied" if result.applied else "unchanged"
+            self._apply_component(component, unchanged, result)
+            result.status = ComponentStatus.APPLIED if result.applied else ComponentStatus.UNCHANGED
         except ObjectFailed as error:
-            result.status, result.message = "failed", error.one_line()
+            result.status, result.message = ComponentStatus.FAILED, error.one_line()
             result.detail = {"object": str(error.ref), "reason": error.error.reason, "code": error.error.status}
         except WaitTimeoutError as error:
-            result.status, result.message = "timeout", error.message
-            result.detail = getattr(error, "detail", {})
+            result.status, result.message = ComponentStatus.TIMEOUT, error.message
+            result.detail = error.detail
         except KfctlError as error:
-            result.status, result.message = "failed", error.one_line()
+            result.status, result.message = ComponentStatus.FAILED, error.one_line()
         result.finished = time.monotonic() - self.t0
         self.reporter.event(
             "component",
             name=component.name,
-            status=result.status,
+            status=result.status.value,
             applied=result.applied,
             unchanged=result.unchanged,
             seconds=round(result.finished - result.started, 2),
@@ -381,14 +319,8 @@ class Executor:
             **({"detail": result.detail} if result.detail else {}),
         )
 
-    def _apply_component(
-        self,
-        component: ComponentPlan,
-        unchanged: dict[ObjectRef, InventoryEntry],
-        live: dict[ObjectRef, dict[str, Any]],
-        result: ComponentResult,
-    ) -> None:
-        for stage in (Stage.DEFINITIONS, Stage.OBJECTS, Stage.WEBHOOKS, Stage.CUSTOM_RESOURCES):
+    def _apply_component(self, component: ComponentPlan, unchanged: set[ObjectRef], result: ComponentResult) -> None:
+        for stage in Stage:
             objects = component.stage(stage)
             if not objects:
                 continue
@@ -398,27 +330,27 @@ class Executor:
             applied = self._apply_all(todo, component.name)
             result.applied += len(todo)
             result.apply_seconds += time.monotonic() - started
-            state = {o.ref: applied.get(o.ref, live.get(o.ref)) for o in objects}
-            if stage == Stage.DEFINITIONS:
+            state = {o.ref: applied.get(o.ref, self.live.get(o.ref)) for o in objects}
+            if stage is Stage.DEFINITIONS:
                 # CRDs must be Established before anything can use them; then discovery learns them.
                 crds = {ref: obj for ref, obj in state.items() if ref.kind == "CustomResourceDefinition"}
                 if crds:
-                    waited = time.monotonic()
-                    self._wait(crds, component.name)
-                    result.wait_seconds += time.monotonic() - waited
+                    self._timed_wait(crds, component.name, result)
                     self._refresh_discovery(force=True)
                 continue
             if self.options.wait:
-                waited = time.monotonic()
-                self._wait(state, component.name)
-                result.wait_seconds += time.monotonic() - waited
+                self._timed_wait(state, component.name, result)
         if self.options.wait and component.gates:
-            waited = time.monotonic()
-            gates: dict[ObjectRef, dict[str, Any] | None] = {
-                ObjectRef(_gate_api_version(g.kind), g.kind, g.namespace or "", g.name): None for g in component.gates
-            }
-            self._wait(gates, component.name)
-            result.wait_seconds += time.monotonic() - waited
+            self._timed_wait({gate_ref(g): None for g in component.gates}, component.name, result)
+
+    def _timed_wait(
+        self, objects: dict[ObjectRef, dict[str, Any] | None], component: str, result: ComponentResult
+    ) -> None:
+        started = time.monotonic()
+        try:
+            self.waiter.wait(objects, component)
+        finally:
+            result.wait_seconds += time.monotonic() - started
 
     # -- objects --------------------------------------------------------------------------------
 
@@ -441,12 +373,11 @@ class Executor:
         """Apply one object; transient errors (not served yet, webhook not answering) are retried."""
         delay = 0.25
         announced = False
-        # Transient errors get a bounded window of their own: a webhook may take minutes to answer,
-        # a kind that is still not served after its CRD is Established will not be served by waiting.
-        give_up = {"webhook": _soon(300), "other": _soon(30)}
+        give_up = {"webhook": time.monotonic() + WEBHOOK_RETRY_SECONDS, "other": time.monotonic() + OTHER_RETRY_SECONDS}
         while True:
             if time.monotonic() > self.deadline:
                 raise WaitTimeoutError(f"component {component}: timed out applying {obj.ref}")
+            self.lock.check()
             try:
                 live = self.api.apply(obj.manifest)
                 self._count_writes(1)
@@ -456,13 +387,15 @@ class Executor:
             except NotServedError as error:
                 if not self._refresh_discovery() and time.monotonic() + delay > give_up["other"]:
                     raise ObjectFailed(obj.ref, error) from None
-            except ApiError as error:
-                window = give_up["webhook" if "webhook" in error.message else "other"]
-                if not error.transient or time.monotonic() + delay > window:
+            except WebhookUnavailable as error:
+                if time.monotonic() + delay > give_up["webhook"]:
                     raise ObjectFailed(obj.ref, error) from None
-                if "webhook" in error.message and not announced:
+                if not announced:
                     self.reporter.event("waiting", component=component, object=str(obj.ref), reason=error.message[:300])
                     announced = True
+            except ApiError as error:
+                if not error.transient or time.monotonic() + delay > give_up["other"]:
+                    raise ObjectFailed(obj.ref, error) from None
             time.sleep(delay)
             delay = min(delay * 2, 3.0)
 
@@ -475,168 +408,32 @@ class Executor:
             self._last_discovery = time.monotonic()
             return True
 
-    def _wait(self, objects: dict[ObjectRef, dict[str, Any] | None], component: str) -> None:
-        """Until every object is ready (kstatus rules), polling only the ones that are not."""
-        pending = {
-            ref: obj for ref, obj in objects.items() if obj is None or not readiness(obj, relax=self.plan.relax).ready
-        }
-        delay = 0.2
-        while pending:
-            for ref, obj in list(pending.items()):
-                status = readiness(obj, relax=self.plan.relax)
-                if status.ready:
-                    del pending[ref]
-                elif status.state is State.FAILED:
-                    raise _failed(ref, obj, status, self.api)
-            if not pending:
-                return
-            if time.monotonic() > self.deadline:
-                ref, obj = next(iter(pending.items()))
-                raise _timeout(component, ref, obj, readiness(obj, relax=self.plan.relax), self.api, len(pending))
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
-            refs = list(pending)
-            futures = [self.pool.submit(self._get_quietly, ref) for ref in refs]
-            for ref, future in zip(refs, futures, strict=True):
-                pending[ref] = future.result()
-
-    def _nudge_stuck_crds(
-        self, pending: dict[ObjectRef, dict[str, Any] | None], started: float, nudged: dict[ObjectRef, float]
-    ) -> None:
-        """A CRD whose names are accepted but which stays "Installing" (seen after an API server restart:
-        the establishing controller is only queued on updates) is touched, at most every 10 s, with an
-        annotation under a field manager of its own, so kfctl's field fingerprints stay as they were."""
-        now = time.monotonic()
-        if now - started < 5:
-            return
-        for ref, obj in pending.items():
-            if ref.kind != "CustomResourceDefinition" or now - nudged.get(ref, 0.0) < 10:
-                continue
-            conditions = {
-                c.get("type"): c.get("status") for c in ((obj or {}).get("status") or {}).get("conditions") or []
-            }
-            if conditions.get("NamesAccepted") == "True" and conditions.get("Established") != "True":
-                nudged[ref] = now
-                self.api.apply(
-                    {
-                        "apiVersion": ref.api_version,
-                        "kind": ref.kind,
-                        "metadata": {
-                            "name": ref.name,
-                            "annotations": {"kfctl.dev/establish-requested": str(int(time.time()))},
-                        },
-                    },
-                    field_manager="kfctl-establish",
-                )
-                self._count_writes(1)
-                self.reporter.event(
-                    "waiting",
-                    component=ref.name,
-                    object=str(ref),
-                    reason="CRD names accepted but not Established: touched it to requeue",
-                )
-
-    def _get_quietly(self, ref: ObjectRef) -> dict[str, Any] | None:
-        try:
-            return self.api.get(ref)
-        except NotServedError:
-            return None
-
     # -- prune ----------------------------------------------------------------------------------
 
     def _prune(self, stale: list[InventoryEntry]) -> tuple[list[str], list[str]]:
         """Delete what the config no longer contains; keep data (PVCs, CRDs, namespaces holding data)."""
-        pruned: list[str] = []
-        kept: list[str] = []
-        order = sorted(stale, key=lambda e: (e.ref.kind in ("Namespace", "CustomResourceDefinition"), str(e.ref)))
-        for entry in order:
-            ref = entry.ref
-            try:
-                live = self.api.get(ref)
-            except NotServedError:
-                continue
-            if live is None:
-                pruned.append(str(ref))
-                continue
-            if (live.get("metadata") or {}).get("labels", {}).get(APPLYSET_PART_OF) != self.inventory.applyset_id:
-                kept.append(f"{ref} (no longer labelled as kfctl's)")
-                continue
-            if ref.kind in KEEP_ON_PRUNE and not self._namespace_is_empty(ref):
-                kept.append(
-                    f"{ref} ({'holds data' if ref.kind != 'PersistentVolumeClaim' else 'data'}: "
-                    "delete it yourself, or `kfctl delete --purge`)"
-                )
-                continue
-            self.api.delete(ref)
-            self._count_writes(1)
-            pruned.append(str(ref))
+        remover = Remover(
+            self.api, self.inventory.applyset_id, before_write=self.lock.check, on_write=self._count_writes
+        )
+        order = [c.name for c in self.plan.components]
+        removals = remover.remove_all(stale, order, purge=False, concurrency=self.options.concurrency)
+        pruned = [str(r.ref) for r in removals if r.outcome is not Outcome.KEPT]
+        kept = [f"{r.ref} ({r.why})" for r in removals if r.outcome is Outcome.KEPT]
         if pruned or kept:
             self.reporter.event("prune", pruned=pruned, kept=kept)
         return pruned, kept
-
-    def _namespace_is_empty(self, ref: ObjectRef) -> bool:
-        """A namespace kfctl created may go once nothing but kfctl's own objects and defaults are left."""
-        if ref.kind != "Namespace":
-            return False
-        for kind in ("PersistentVolumeClaim", "ConfigMap", "Secret", "Pod"):
-            resource = self.api.resource_for("v1", kind)
-            for item in self.api.list_objects(resource, namespace=ref.name):
-                metadata = item.get("metadata") or {}
-                if metadata.get("name") == "kube-root-ca.crt" or metadata.get("ownerReferences"):
-                    continue
-                if (metadata.get("labels") or {}).get(APPLYSET_PART_OF) == self.inventory.applyset_id:
-                    continue
-                return False
-        return True
 
     def _count_writes(self, count: int) -> None:
         with self._writes_lock:
             self.writes += count
 
 
-def _soon(seconds: float) -> float:
-    return time.monotonic() + seconds
+def _revision(record: ReleaseRecord | None) -> int:
+    return record.revision if record else 0
 
 
-def _gate_api_version(kind: str) -> str:
-    return {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Job": "batch/v1"}.get(
-        kind, "v1"
-    )
+GATE_API_VERSIONS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Job": "batch/v1"}
 
 
-def _conditions(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [
-        {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k)}
-        for c in ((obj or {}).get("status") or {}).get("conditions") or []
-    ]
-
-
-def _events(api: Api, ref: ObjectRef) -> list[str]:
-    return [f"{e.get('type')} {e.get('reason')}: {e.get('message', '')}"[:200] for e in api.events_for(ref)]
-
-
-def _timeout(
-    component: str, ref: ObjectRef, obj: dict[str, Any] | None, status: Readiness, api: Api, pending: int
-) -> WaitTimeoutError:
-    error = WaitTimeoutError(
-        f"component {component}: timed out waiting for {ref}: {status.message}"
-        + (f" (and {pending - 1} more)" if pending > 1 else ""),
-        hint="see the conditions and events in the report; raise --timeout if it is only slow",
-    )
-    error.detail = {
-        "object": str(ref),
-        "state": status.state.value,
-        "message": status.message,
-        "conditions": _conditions(obj),
-        "events": _events(api, ref),
-    }
-    return error
-
-
-def _failed(ref: ObjectRef, obj: dict[str, Any] | None, status: Readiness, api: Api) -> KfctlError:
-    error = ApiError(
-        f"{status.message}; conditions: {_conditions(obj)}; events: {_events(api, ref)}"[:800],
-        status=0,
-        reason="Failed",
-    )
-    return ObjectFailed(ref, error)
+def gate_ref(gate: ReadinessGate) -> ObjectRef:
+    return ObjectRef(GATE_API_VERSIONS.get(gate.kind, "v1"), gate.kind, gate.namespace or "", gate.name)

@@ -1,5 +1,5 @@
-"""The apply plan: rendered components in waves, each split into stages, every object labelled
-as a member of the app's ApplySet and fingerprinted for no-op detection."""
+"""The apply plan: rendered components in waves, each split into stages (kfctl.platform.kinds), every
+object labelled as a member of the app's ApplySet and fingerprinted for no-op detection."""
 
 from __future__ import annotations
 
@@ -10,37 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kfctl.kube.api import ObjectRef
+from kfctl.kube.ownership import APPLYSET_PART_OF, COMPONENT_LABEL
 from kfctl.platform.catalog import ReadinessGate
-from kfctl.platform.kinds import BUILTIN_GROUPS, DEFINITION_KINDS
+from kfctl.platform.kinds import WEBHOOK_KINDS, Stage, info_of
 from kfctl.render.service import BuildResult
 
-APPLYSET_PART_OF = "applyset.kubernetes.io/part-of"
-COMPONENT_LABEL = "kfctl.dev/component"
-WEBHOOK_KINDS = frozenset({"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"})
 
-
-class Stage:
-    """Stages inside a component, in order: definitions, then built-in objects, then webhook
-    configurations (once the workloads serving them are ready), then custom resources."""
-
-    DEFINITIONS = 0
-    OBJECTS = 1
-    WEBHOOKS = 2
-    CUSTOM_RESOURCES = 3
-    NAMES = ("definitions", "objects", "webhooks", "custom resources")
-
-
-def stage_of(obj: dict[str, Any]) -> int:
-    kind = str(obj.get("kind", ""))
-    api_version = str(obj.get("apiVersion", ""))
-    group = api_version.split("/")[0] if "/" in api_version else ""
-    if kind in DEFINITION_KINDS and group in BUILTIN_GROUPS:
-        return Stage.DEFINITIONS
-    if kind in WEBHOOK_KINDS:
-        return Stage.WEBHOOKS
-    if group not in BUILTIN_GROUPS:
-        return Stage.CUSTOM_RESOURCES
-    return Stage.OBJECTS
+def stage_of(obj: dict[str, Any]) -> Stage:
+    return info_of(obj).stage
 
 
 def digest(obj: dict[str, Any]) -> str:
@@ -52,7 +29,7 @@ class PlannedObject:
     ref: ObjectRef
     manifest: dict[str, Any]
     component: str
-    stage: int
+    stage: Stage
     digest: str
 
 
@@ -64,7 +41,7 @@ class ComponentPlan:
     objects: list[PlannedObject]
     gates: tuple[ReadinessGate, ...] = ()
 
-    def stage(self, stage: int) -> list[PlannedObject]:
+    def stage(self, stage: Stage) -> list[PlannedObject]:
         return [o for o in self.objects if o.stage == stage]
 
 
@@ -84,9 +61,6 @@ class Plan:
     @property
     def objects(self) -> list[PlannedObject]:
         return [o for c in self.components for o in c.objects]
-
-    def component(self, name: str) -> ComponentPlan:
-        return next(c for c in self.components if c.name == name)
 
 
 def make_plan(build: BuildResult, applyset_id: str) -> Plan:

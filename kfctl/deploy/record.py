@@ -1,14 +1,15 @@
-"""What kfctl owns in a cluster: an ApplySet (KEP-3659) per app, and numbered release records.
+"""What kfctl records in a cluster: an ApplySet (KEP-3659) per app, and numbered release records.
 
 The ApplySet parent is a ConfigMap `kfctl-<app>` in namespace `kfctl-system`; every applied
 object carries `applyset.kubernetes.io/part-of: <id>`, and the parent lists the group-kinds and
 namespaces to look in, so `kubectl` and other KEP-3659 tools see the same membership.
 
 Release records are ConfigMaps `kfctl-<app>-v<N>` holding the revision's inventory (every
-object with the fingerprints that make a no-op re-apply free of writes) and per-component status,
-gzip-compressed so 10,000 objects fit in one record. Before applying, a record with the union of
-the previous and the planned inventory is written (status `pending`); after pruning, the final
-one (`deployed` or `failed`). A crash in between loses nothing: the next run prunes from the union.
+object with the fingerprints that make a no-op re-apply free of writes), per-component status
+and what was adopted from another owner, gzip-compressed so 10,000 objects fit in one record.
+Before applying, a record with the union of the previous and the planned inventory is written
+(status `pending`); after pruning, the final one (`deployed` or `failed`). A crash in between
+loses nothing: the next run prunes from the union.
 """
 
 from __future__ import annotations
@@ -19,20 +20,31 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from kfctl import __version__
 from kfctl.errors import OperationError
-from kfctl.kube.api import Api, ApiError, ObjectRef
+from kfctl.kube.api import Api, NotFound, ObjectRef
+from kfctl.kube.ownership import (
+    APP_LABEL,
+    APPLYSET_ID_LABEL,
+    APPLYSET_TOOLING,
+    RECORD_LABEL,
+    REVISION_LABEL,
+    STATUS_ANNOTATION,
+    SYSTEM_NAMESPACE,
+)
 
-SYSTEM_NAMESPACE = "kfctl-system"
-APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
 TOOLING = f"kfctl/v{__version__}"
 # kubectl only operates on ApplySets whose tooling is "kubectl/<version>".
 KUBECTL_TOOLING = f"kubectl/kfctl-v{__version__}"
-APP_LABEL = "kfctl.dev/app"
-RECORD_LABEL = "kfctl.dev/release-record"
-REVISION_LABEL = "kfctl.dev/revision"
+
+
+class ReleaseStatus(StrEnum):
+    PENDING = "pending"  # being applied (or the run was interrupted: the next one resumes from it)
+    DEPLOYED = "deployed"
+    FAILED = "failed"
 
 
 def applyset_parent_name(app: str) -> str:
@@ -70,12 +82,13 @@ class InventoryEntry:
 class ReleaseRecord:
     app: str
     revision: int
-    status: str  # pending | deployed | failed | deleting
+    status: ReleaseStatus
     platform: str = ""
     profile: str = ""
     config_digest: str = ""
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {status, objects, message}
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {status, wave, message, …}
     inventory: list[InventoryEntry] = field(default_factory=list)
+    adopted: list[dict[str, str]] = field(default_factory=list)  # {object, from}: taken over with --adopt
     started: float = 0.0
     finished: float = 0.0
     message: str = ""
@@ -84,11 +97,12 @@ class ReleaseRecord:
         return {
             "app": self.app,
             "revision": self.revision,
-            "status": self.status,
+            "status": self.status.value,
             "platform": self.platform,
             "profile": self.profile,
             "configDigest": self.config_digest,
             "components": self.components,
+            "adopted": self.adopted,
             "message": self.message,
         }
 
@@ -99,6 +113,11 @@ class ReleaseRecord:
             "started": _iso(self.started),
             "finished": _iso(self.finished) if self.finished else None,
         }
+
+    def component_order(self) -> list[str]:
+        """Components in apply order (wave, then as planned); entries of older records without waves last."""
+        named = list(dict.fromkeys([*self.components, *(e.component for e in self.inventory)]))
+        return sorted(named, key=lambda name: self.components.get(name, {}).get("wave", len(named)))
 
     def to_configmap(self) -> dict[str, Any]:
         payload = {
@@ -115,7 +134,7 @@ class ReleaseRecord:
                 "name": f"kfctl-{self.app}-v{self.revision}",
                 "namespace": SYSTEM_NAMESPACE,
                 "labels": {APP_LABEL: self.app, RECORD_LABEL: "true", REVISION_LABEL: str(self.revision)},
-                "annotations": {"kfctl.dev/status": self.status, "kfctl.dev/tooling": TOOLING},
+                "annotations": {STATUS_ANNOTATION: self.status.value, "kfctl.dev/tooling": TOOLING},
             },
             "binaryData": {"release.json.gz": packed},
         }
@@ -127,12 +146,13 @@ class ReleaseRecord:
         return cls(
             app=data["app"],
             revision=int(data["revision"]),
-            status=data["status"],
+            status=ReleaseStatus(data["status"]),
             platform=data.get("platform", ""),
             profile=data.get("profile", ""),
             config_digest=data.get("configDigest", ""),
             components=data.get("components", {}),
             inventory=[InventoryEntry.from_dict(e) for e in data.get("inventory", [])],
+            adopted=data.get("adopted", []),
             started=data.get("started", 0.0),
             finished=data.get("finished", 0.0),
             message=data.get("message", ""),
@@ -154,15 +174,15 @@ class Inventory:
 
     def records(self) -> list[ReleaseRecord]:
         """Every release record of the app, oldest first."""
-        resource = self.api.resource_for("v1", "ConfigMap")
         try:
-            items = self.api.list_objects(
-                resource, namespace=SYSTEM_NAMESPACE, label_selector=f"{APP_LABEL}={self.app},{RECORD_LABEL}=true"
+            items = self.api.list_kind(
+                "v1",
+                "ConfigMap",
+                namespace=SYSTEM_NAMESPACE,
+                label_selector=f"{APP_LABEL}={self.app},{RECORD_LABEL}=true",
             )
-        except ApiError as error:
-            if error.status == 404:
-                return []
-            raise
+        except NotFound:
+            return []
         records = [ReleaseRecord.from_configmap(item) for item in items]
         return sorted(records, key=lambda r: r.revision)
 
@@ -181,13 +201,14 @@ class Inventory:
                     hint="wait for it to go, then apply again",
                 )
             time.sleep(0.5)
-        self.api.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": SYSTEM_NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "kfctl"}},
-            }
-        )
+        if live is None:
+            self.api.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": SYSTEM_NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "kfctl"}},
+                }
+            )
 
     def write(self, record: ReleaseRecord) -> None:
         self.api.apply(record.to_configmap())
@@ -205,7 +226,7 @@ class Inventory:
                     "namespace": SYSTEM_NAMESPACE,
                     "labels": {APPLYSET_ID_LABEL: self.applyset_id, APP_LABEL: self.app},
                     "annotations": {
-                        "applyset.kubernetes.io/tooling": self.tooling,
+                        APPLYSET_TOOLING: self.tooling,
                         "applyset.kubernetes.io/contains-group-kinds": ",".join(group_kinds),
                         "applyset.kubernetes.io/additional-namespaces": ",".join(namespaces),
                     },

@@ -12,37 +12,23 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from kfctl.errors import ClusterUnreachableError, OperationError
+from kfctl.errors import ClusterUnreachableError
 from kfctl.kube.client import ClusterTarget, KubeClient
+from kfctl.kube.errors import TRANSIENT_STATUS, ApiError, NotFound, NotServedError, api_error
 
 FIELD_MANAGER = "kfctl"
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+# Lists of metadata only (PartialObjectMetadataList): labels and annotations without specs or schemas.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
 AGGREGATED_DISCOVERY = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
 )
-
-
-class ApiError(OperationError):
-    """The API server refused a request. `transient` errors are worth retrying."""
-
-    def __init__(
-        self, message: str, *, status: int, reason: str = "", transient: bool = False, hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.reason = reason
-        self.transient = transient
-
-
-class NotServedError(ApiError):
-    """The kind is not (yet) served by the API server: its CRD is missing or not established."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +97,7 @@ class Api:
         self._discovery_lock = threading.Lock()
         self.request_count = 0
         self._count_lock = threading.Lock()
+        self._server_date: tuple[str, float] = ("", 0.0)  # the latest Date header, and when it came
 
     def close(self) -> None:
         self.client.close()
@@ -138,6 +125,9 @@ class Api:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
                 continue
+            date = response.headers.get("Date")
+            if date:
+                self._server_date = (date, time.time())
             # A webhook that does not answer is the caller's to wait for (and to report), not the transport's.
             webhook = response.status_code == 500 and b"failed calling webhook" in response.content
             if response.status_code in TRANSIENT_STATUS and not webhook and time.monotonic() + delay <= deadline:
@@ -150,10 +140,23 @@ class Api:
             return response
 
     def check(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        """The JSON body, or the typed error the response stands for (naming the user on 401/403)."""
         if response.status_code < 400:
             body: dict[str, Any] = response.json() if response.content else {}
             return body
-        raise api_error(response, what)
+        raise api_error(response, what, identity=self.client.identity)
+
+    def server_time(self) -> float:
+        """Now, by the API server's clock (its latest Date header, advanced by the local clock since):
+        lock expiry is judged on one clock, whatever the skew between the machines that share a lock."""
+        date, received = self._server_date
+        if not date:
+            self.server_version()
+            date, received = self._server_date
+        try:
+            return parsedate_to_datetime(date).timestamp() + (time.time() - received)
+        except (TypeError, ValueError):
+            return time.time()
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -221,7 +224,6 @@ class Api:
                 f"{kind} ({api_version}) is not served by the API server",
                 status=404,
                 reason="NotServed",
-                transient=True,
                 hint="is its CustomResourceDefinition installed and Established?",
             )
         return resource
@@ -256,9 +258,10 @@ class Api:
         )
         return self.check(response, f"apply {ref}")
 
-    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+    def get(self, ref: ObjectRef, *, retry_seconds: float | None = None) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (NotServedError when its kind is not served)."""
         resource = self.resource_for(ref.api_version, ref.kind)
-        response = self.request("GET", resource.path(ref.namespace or None, ref.name))
+        response = self.request("GET", resource.path(ref.namespace or None, ref.name), retry_seconds=retry_seconds)
         if response.status_code == 404:
             return None
         return self.check(response, f"get {ref}")
@@ -270,24 +273,38 @@ class Api:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        metadata_only: bool = False,
+        retry_seconds: float | None = None,
     ) -> list[dict[str, Any]]:
+        """Every object of a resource, page by page; `metadata_only` reads labels and annotations only."""
         items: list[dict[str, Any]] = []
         params: dict[str, str] = {"limit": "500"}
         if label_selector:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
+        headers = {"Accept": METADATA_LIST} if metadata_only else {}
         while True:
-            response = self.request("GET", resource.path(namespace), params=params)
+            response = self.request(
+                "GET", resource.path(namespace), params=params, headers=headers, retry_seconds=retry_seconds
+            )
             body = self.check(response, f"list {resource.plural}")
-            for item in body.get("items", []):
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", resource.kind)
+            for item in body.get("items") or []:
+                item["apiVersion"] = resource.api_version  # metadata lists say meta.k8s.io/v1
+                item["kind"] = resource.kind
                 items.append(item)
             token = (body.get("metadata") or {}).get("continue")
             if not token:
                 return items
             params["continue"] = token
+
+    def list_kind(self, api_version: str, kind: str, **options: Any) -> list[dict[str, Any]]:
+        """list_objects by apiVersion and kind; [] when the kind is not served (nothing of it can exist)."""
+        try:
+            resource = self.resource_for(api_version, kind, refresh=False)
+        except NotServedError:
+            return []
+        return self.list_objects(resource, **options)
 
     def delete(self, ref: ObjectRef, *, propagation: str = "Background") -> bool:
         """Delete; False when it was already gone."""
@@ -302,7 +319,21 @@ class Api:
         self.check(response, f"delete {ref}")
         return True
 
-    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST: AlreadyExists when another client created it first."""
+        ref = ObjectRef.of(obj)
+        resource = self.resource_for(ref.api_version, ref.kind)
+        return self.check(self.request("POST", resource.path(ref.namespace or None), json=obj), f"create {ref}")
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT with the object's resourceVersion: Conflict when it changed since it was read."""
+        ref = ObjectRef.of(obj)
+        resource = self.resource_for(ref.api_version, ref.kind)
+        response = self.request("PUT", resource.path(ref.namespace or None, ref.name), json=obj)
+        return self.check(response, f"update {ref}")
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to a path that is not an object collection (reviews)."""
         return self.check(self.request("POST", path, json=body), f"create {body.get('kind')}")
 
     def events_for(self, ref: ObjectRef, limit: int = 5) -> list[dict[str, Any]]:
@@ -312,36 +343,9 @@ class Api:
         try:
             items = self.list_objects(resource, namespace=ref.namespace or None, field_selector=selector)
         except ApiError:
-            return []
+            return []  # events only explain; not being allowed to read them must not hide the real error
         items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         return items[-limit:]
-
-
-def api_error(response: httpx.Response, what: str) -> ApiError:
-    """The server's Status as a one-line ApiError (body truncated; never echoes credentials)."""
-    try:
-        status = response.json()
-    except ValueError:
-        status = {}
-    message = str(status.get("message") or response.text[:300] or f"HTTP {response.status_code}")
-    reason = str(status.get("reason") or "")
-    transient = response.status_code in TRANSIENT_STATUS
-    hint = None
-    if response.status_code == 403 and "being terminated" in message:
-        hint = "the namespace is being deleted; wait for it to go, then apply again"
-    elif response.status_code == 403:
-        hint = "the current user lacks this permission; check with `kubectl auth can-i`"
-    elif response.status_code == 422:
-        hint = "the object is invalid; fix it in the component's overrides or the manifests"
-    elif "field is immutable" in message:
-        hint = "an immutable field changed; delete the object (or the component) and apply again"
-    if "failed calling webhook" in message:
-        transient = True  # the webhook's backend is not answering yet
-    if response.status_code == 404 and "the server could not find the requested resource" in message:
-        transient = True  # a kind whose CRD was just created
-    return ApiError(
-        f"{what}: {message[:500]}", status=response.status_code, reason=reason, transient=transient, hint=hint
-    )
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -352,6 +356,4 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+__all__ = ["FIELD_MANAGER", "Api", "ApiError", "NotFound", "NotServedError", "ObjectRef", "Resource", "api_error"]

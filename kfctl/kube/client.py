@@ -49,6 +49,9 @@ class KubeClient:
                 hint="pass --kubeconfig PATH or set KUBECONFIG",
             ) from error
         self.host: str = configuration.host
+        self.context_name, self.user_name = _context_and_user(
+            target.kubeconfig or os.environ.get("KUBECONFIG") or None, target.context
+        )
         verify: ssl.SSLContext | bool = True
         if not configuration.verify_ssl:
             verify = False
@@ -68,6 +71,11 @@ class KubeClient:
             timeout=DEFAULT_TIMEOUT,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
+
+    @property
+    def identity(self) -> str:
+        """Who kfctl is on this cluster, for messages: names only, never credentials."""
+        return f"user {self.user_name or '?'} in context {self.context_name or '?'}"
 
     def close(self) -> None:
         self._http.close()
@@ -101,6 +109,20 @@ class KubeClient:
 
     def server_version(self) -> dict[str, Any]:
         return self.get_json("/version")
+
+
+def _context_and_user(kubeconfig: str | None, context: str | None) -> tuple[str, str]:
+    """The context's name and its user's name (not its credentials), for error messages."""
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        contexts, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError, TypeError):
+        return context or "", ""
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else active
+    chosen = chosen or {}
+    return str(chosen.get("name") or ""), str((chosen.get("context") or {}).get("user") or "")
 
 
 def _first_line(error: BaseException) -> str:

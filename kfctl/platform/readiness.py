@@ -212,29 +212,32 @@ def _always_current(obj: KubeObject, relax: frozenset[str]) -> Readiness:
 # -- workloads (kstatus core.go: the checks and their order are kstatus's) -------------------------------
 
 
+def _first_pending(*checks: tuple[bool, str]) -> Readiness | None:
+    """The first check still pending, in kstatus's order: (pending?, what the user is told)."""
+    return next((Readiness(State.IN_PROGRESS, message) for pending, message in checks if pending), None)
+
+
 def _deployment(obj: KubeObject, relax: frozenset[str]) -> Readiness:
     progressing = _condition(obj, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Readiness(State.FAILED, f"progress deadline exceeded: {progressing.get('message') or 'no message'}")
     spec = _int(obj, "spec", "replicas", default=1)  # the controller's default
-    replicas = _int(obj, "status", "replicas")
-    updated = _int(obj, "status", "updatedReplicas")
-    available = _int(obj, "status", "availableReplicas")
-    ready = _int(obj, "status", "readyReplicas")
-    if spec > replicas:
-        return Readiness(State.IN_PROGRESS, f"{replicas}/{spec} replicas created")
-    if spec > updated:
-        return Readiness(State.IN_PROGRESS, f"{updated}/{spec} replicas updated")
-    if replicas > spec:
-        return Readiness(State.IN_PROGRESS, f"replicas pending termination: {replicas - spec}")
-    if updated > available:
-        return Readiness(State.IN_PROGRESS, f"{available}/{updated} replicas available")
-    if spec > ready:
-        return Readiness(State.IN_PROGRESS, f"{ready}/{spec} replicas ready")
+    replicas, updated, available, ready = (
+        _int(obj, "status", f) for f in ("replicas", "updatedReplicas", "availableReplicas", "readyReplicas")
+    )
     # Without a progress deadline (absent or MaxInt32) the controller never sets Progressing: nothing to wait for.
-    no_deadline = _int(obj, "spec", "progressDeadlineSeconds", default=NO_DEADLINE) == NO_DEADLINE
-    if not no_deadline and not (_is_true(progressing) and progressing.get("reason") == "NewReplicaSetAvailable"):
-        return Readiness(State.IN_PROGRESS, "waiting for the new ReplicaSet to become available")
+    deadline = _int(obj, "spec", "progressDeadlineSeconds", default=NO_DEADLINE) != NO_DEADLINE
+    rolled_out = _is_true(progressing) and progressing.get("reason") == "NewReplicaSetAvailable"
+    pending = _first_pending(
+        (spec > replicas, f"{replicas}/{spec} replicas created"),
+        (spec > updated, f"{updated}/{spec} replicas updated"),
+        (replicas > spec, f"replicas pending termination: {replicas - spec}"),
+        (updated > available, f"{available}/{updated} replicas available"),
+        (spec > ready, f"{ready}/{spec} replicas ready"),
+        (deadline and not rolled_out, "waiting for the new ReplicaSet to become available"),
+    )
+    if pending is not None:
+        return pending
     if not _is_true(_condition(obj, "Available")):
         return _wait_for_condition(obj, "Available")
     return Readiness(State.CURRENT, f"{available}/{spec} replicas available")
@@ -242,34 +245,40 @@ def _deployment(obj: KubeObject, relax: frozenset[str]) -> Readiness:
 
 def _statefulset(obj: KubeObject, relax: frozenset[str]) -> Readiness:
     spec = _int(obj, "spec", "replicas", default=1)
-    replicas = _int(obj, "status", "replicas")
-    ready = _int(obj, "status", "readyReplicas")
+    replicas, ready, updated, current = (
+        _int(obj, "status", f) for f in ("replicas", "readyReplicas", "updatedReplicas", "currentReplicas")
+    )
     if _str(obj, "spec", "updateStrategy", "type") == "OnDelete":
         # kstatus calls these Current at once; pods only change when someone deletes them, so there is no
         # rollout to wait for, but an install still needs its pods ready.
         if spec > ready:
             return Readiness(State.IN_PROGRESS, f"{ready}/{spec} replicas ready")
         return Readiness(State.CURRENT, f"{ready}/{spec} replicas ready (OnDelete updates)")
-    if spec > replicas:
-        return Readiness(State.IN_PROGRESS, f"{replicas}/{spec} replicas created")
-    if spec > ready:
-        return Readiness(State.IN_PROGRESS, f"{ready}/{spec} replicas ready")
-    if replicas > spec:
-        return Readiness(State.IN_PROGRESS, f"replicas pending termination: {replicas - spec}")
-    updated = _int(obj, "status", "updatedReplicas")
+    pending = _first_pending(
+        (spec > replicas, f"{replicas}/{spec} replicas created"),
+        (spec > ready, f"{ready}/{spec} replicas ready"),
+        (replicas > spec, f"replicas pending termination: {replicas - spec}"),
+    )
+    if pending is not None:
+        return pending
     partition = _int(obj, "spec", "updateStrategy", "rollingUpdate", "partition", default=-1)
     if partition != -1:  # only ordinals >= partition are updated, so only they count
         expected = max(spec - partition, 0)
         if updated < expected:
             return Readiness(State.IN_PROGRESS, f"{updated}/{expected} replicas updated (partition {partition})")
         return Readiness(State.CURRENT, f"{ready}/{spec} replicas ready, partitioned rollout complete")
-    current = _int(obj, "status", "currentReplicas")
-    if spec > current:
-        return Readiness(State.IN_PROGRESS, f"{current}/{spec} replicas at the current revision")
     update_revision = _str(obj, "status", "updateRevision")
-    if _str(obj, "status", "currentRevision") != update_revision:
-        return Readiness(State.IN_PROGRESS, f"rolling out revision {update_revision}")
-    return Readiness(State.CURRENT, f"{ready}/{spec} replicas ready")
+    pending = _first_pending(
+        (spec > current, f"{current}/{spec} replicas at the current revision"),
+        (_str(obj, "status", "currentRevision") != update_revision, f"rolling out revision {update_revision}"),
+    )
+    return pending or Readiness(State.CURRENT, f"{ready}/{spec} replicas ready")
+
+
+def _counts_reached(obj: KubeObject, wanted: int, fields: tuple[tuple[str, str], ...], unit: str) -> Readiness | None:
+    """Pending while a status count is below `wanted` (the first such field, in order)."""
+    counts = [(_int(obj, "status", field), what) for field, what in fields]
+    return _first_pending(*((wanted > n, f"{n}/{wanted} {unit} {what}") for n, what in counts))
 
 
 def _daemonset(obj: KubeObject, relax: frozenset[str]) -> Readiness:
@@ -279,16 +288,13 @@ def _daemonset(obj: KubeObject, relax: frozenset[str]) -> Readiness:
     desired = _int(obj, "status", "desiredNumberScheduled", default=-1)
     if desired == -1:
         return Readiness(State.IN_PROGRESS, "waiting for the controller to count the nodes to schedule on")
-    for field, what in (
+    fields = (
         ("currentNumberScheduled", "scheduled"),
         ("updatedNumberScheduled", "updated"),
         ("numberAvailable", "available"),
         ("numberReady", "ready"),
-    ):
-        count = _int(obj, "status", field)
-        if desired > count:
-            return Readiness(State.IN_PROGRESS, f"{count}/{desired} pods {what}")
-    return Readiness(State.CURRENT, f"{desired}/{desired} pods ready")
+    )
+    return _counts_reached(obj, desired, fields, "pods") or Readiness(State.CURRENT, f"{desired}/{desired} pods ready")
 
 
 def _replicaset(obj: KubeObject, relax: frozenset[str]) -> Readiness:
@@ -296,14 +302,10 @@ def _replicaset(obj: KubeObject, relax: frozenset[str]) -> Readiness:
     if _is_true(failure):
         return Readiness(State.IN_PROGRESS, f"replica failure: {_explain(failure)}")  # kstatus: may still recover
     spec = _int(obj, "spec", "replicas", default=1)
-    for field, what in (
-        ("fullyLabeledReplicas", "labelled"),
-        ("availableReplicas", "available"),
-        ("readyReplicas", "ready"),
-    ):
-        count = _int(obj, "status", field)
-        if spec > count:
-            return Readiness(State.IN_PROGRESS, f"{count}/{spec} replicas {what}")
+    fields = (("fullyLabeledReplicas", "labelled"), ("availableReplicas", "available"), ("readyReplicas", "ready"))
+    pending = _counts_reached(obj, spec, fields, "replicas")
+    if pending is not None:
+        return pending
     replicas = _int(obj, "status", "replicas")
     if replicas > spec:
         return Readiness(State.IN_PROGRESS, f"replicas pending termination: {replicas - spec}")

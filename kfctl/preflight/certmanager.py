@@ -15,6 +15,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from kfctl.errors import KfctlError
+from kfctl.kube.ownership import APPLYSET_PART_OF, OwnerKind, applyset_owners, owner_of
 from kfctl.preflight.context import (
     Check,
     CheckContext,
@@ -28,7 +29,7 @@ from kfctl.preflight.context import (
     unknown,
     warning,
 )
-from kfctl.preflight.leftovers import foreign_owners
+from kfctl.preflight.leftovers import other_installers
 
 COMPONENT = "cert-manager"
 GROUP = "cert-manager.io"
@@ -236,8 +237,15 @@ def _already_installed(ctx: CheckContext) -> str:
         existing = ctx.crds().get(CRD)
     except KfctlError:
         return ""
-    owners = foreign_owners(existing, ctx.applyset_id) if existing is not None else []
-    if existing is None or not owners:
+    if existing is None:
+        return ""
+    metadata = existing.get("metadata") or {}
+    part_of = str((metadata.get("labels") or {}).get(APPLYSET_PART_OF) or "")
+    owner = owner_of(metadata, ctx.applyset_id, applyset_owners(ctx.api, [part_of] if part_of else []))
+    owners = ([owner.describe()] if owner.kind not in (OwnerKind.NONE, OwnerKind.THIS_APP) else []) + other_installers(
+        existing
+    )
+    if not owners:
         return ""
     found = f"cert-manager {installed_version(existing) or ''}".strip()
     return f"; {found} is already installed by {', '.join(owners)} (see foreign-crds)"

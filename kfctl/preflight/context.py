@@ -17,21 +17,12 @@ import yaml
 
 from kfctl.config.profiles import ClusterProfile
 from kfctl.kube.api import Api, NotServedError, ObjectRef, Resource
+from kfctl.kube.ownership import APPLYSET_PART_OF
 from kfctl.platform.catalog import Platform
 from kfctl.preflight.report import PreflightOptions, Status
 
 T = TypeVar("T")
 
-# Where kfctl keeps its release records (kfctl.deploy.inventory and plan; preflight sits beside deploy and
-# does not import it: tests/unit/test_preflight.py holds the two in step).
-SYSTEM_NAMESPACE = "kfctl-system"
-APP_LABEL = "kfctl.dev/app"
-RECORD_LABEL = "kfctl.dev/release-record"
-REVISION_LABEL = "kfctl.dev/revision"
-STATUS_ANNOTATION = "kfctl.dev/status"
-APPLYSET_PART_OF = "applyset.kubernetes.io/part-of"  # kfctl.deploy.plan: on every object kfctl applies
-
-METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
 READ_RETRY_SECONDS = 5.0  # preflight answers in seconds; a server that keeps failing is reported, not waited for
 
 
@@ -191,36 +182,19 @@ class CheckContext:
         resource = self.resource(api_version, kind)
         if resource is None:
             return []
-        params = {"limit": "500"}
-        if label_selector:
-            params["labelSelector"] = label_selector
-        headers = {"Accept": METADATA_LIST} if metadata_only else {}
-        items: list[dict[str, Any]] = []
-        while True:
-            response = self.api.request(
-                "GET", resource.path(namespace), params=params, headers=headers, retry_seconds=READ_RETRY_SECONDS
-            )
-            body = self.api.check(response, f"list {resource.plural}")
-            for item in body.get("items") or []:
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", resource.kind)
-                items.append(item)
-            token = (body.get("metadata") or {}).get("continue")
-            if not token:
-                return items
-            params["continue"] = token
+        return self.api.list_objects(
+            resource,
+            namespace=namespace,
+            label_selector=label_selector,
+            metadata_only=metadata_only,
+            retry_seconds=READ_RETRY_SECONDS,
+        )
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         """One object, None when it (or its kind) does not exist."""
-        resource = self.resource(ref.api_version, ref.kind)
-        if resource is None:
+        if self.resource(ref.api_version, ref.kind) is None:
             return None
-        response = self.api.request(
-            "GET", resource.path(ref.namespace or None, ref.name), retry_seconds=READ_RETRY_SECONDS
-        )
-        if response.status_code == 404:
-            return None
-        return self.api.check(response, f"get {ref}")
+        return self.api.get(ref, retry_seconds=READ_RETRY_SECONDS)
 
     def nodes(self) -> list[dict[str, Any]]:
         return self.list_kind("v1", "Node")

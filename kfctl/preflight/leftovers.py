@@ -1,23 +1,28 @@
 """Leftovers of earlier installs that break a new one: webhooks whose Service is gone (every request
 they match is refused), aggregated APIs that do not answer (discovery and namespace deletion
-stall), CRDs another installer owns, and a kfctl release of this app still in progress."""
+stall), CRDs another installer owns, and another kfctl run of this app holding its lock."""
 
 from __future__ import annotations
 
-import time
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from kfctl.kube.api import FIELD_MANAGER
-from kfctl.preflight.context import (
+from kfctl.kube.lease import Holder, LockState, lock_ref, read_lock
+from kfctl.kube.ownership import (
     APP_LABEL,
     APPLYSET_PART_OF,
     RECORD_LABEL,
     REVISION_LABEL,
     STATUS_ANNOTATION,
     SYSTEM_NAMESPACE,
+    Owner,
+    applyset_owners,
+    owner_of,
+)
+from kfctl.preflight.context import (
     Check,
     CheckContext,
     Outcome,
@@ -31,8 +36,6 @@ from kfctl.preflight.context import (
     warning,
 )
 
-# A pending release written this recently is probably an apply still running, not an interrupted one.
-RECENT_SECONDS = 15 * 60
 # Field managers of controllers that set a field or two on CRDs (CA bundles, status): not installers.
 CONTROLLER_MANAGERS = frozenset(
     {"kube-apiserver", "kube-controller-manager", "cert-manager-cainjector", "cainjector", "webhook"}
@@ -172,28 +175,62 @@ def installer_of(manager: str) -> str:
     return manager
 
 
-def foreign_owners(crd: Mapping[str, Any], applyset_id: str) -> list[str]:
-    """Who else manages this CRD: another kfctl app, Helm, kubectl, ...; [] when only kfctl (or
-    controllers that set a field of it) does."""
-    metadata = crd.get("metadata") or {}
-    labels = metadata.get("labels") or {}
-    owner = labels.get(APPLYSET_PART_OF)
-    if owner and applyset_id and owner == applyset_id:
-        return []
-    owners = []
-    if owner:
-        owners.append(f"another kfctl app ({owner})")
-    for entry in metadata.get("managedFields") or []:
+def other_installers(crd: Mapping[str, Any]) -> list[str]:
+    """Installers that wrote fields of this CRD besides kfctl (managedFields): kubectl, Argo CD, Flux, …;
+    controllers that set a field or two (CA bundles, status) do not count."""
+    installers: list[str] = []
+    for entry in (crd.get("metadata") or {}).get("managedFields") or []:
         manager = str(entry.get("manager", ""))
         if entry.get("subresource") or manager in CONTROLLER_MANAGERS or manager == FIELD_MANAGER:
             continue
         installer = installer_of(manager)
         described = installer if installer == manager else f"{installer} ({manager})"
-        if described not in owners:
-            owners.append(described)
-    if labels.get("app.kubernetes.io/managed-by", "").lower() == "helm" and not any("Helm" in o for o in owners):
-        owners.append("Helm")
-    return owners
+        if described not in installers:
+            installers.append(described)
+    return installers
+
+
+def evaluate_crd_owners(
+    owners: Mapping[str, tuple[str, Owner]], installers: Mapping[str, tuple[str, list[str]]], *, adopt: bool
+) -> Outcome | None:
+    """FAIL for CRDs another kfctl app, ApplySet or Helm release owns (apply refuses them), WARN when
+    adopting them or when other installers wrote fields of them; None when there is nothing to say.
+    `owners`: CRD → (component, owner); `installers`: CRD → (component, installer names)."""
+    details: dict[str, Any] = {
+        "owned": {name: {"component": c, "owner": o.describe()} for name, (c, o) in owners.items()},
+        "installers": {name: {"component": c, "managers": m} for name, (c, m) in installers.items()},
+    }
+    if owners:
+        described = "; ".join(
+            f"{o.describe()}: {listing(sorted(n for n, (_, x) in owners.items() if x == o), 3)}"
+            for o in sorted({o for _, o in owners.values()}, key=lambda o: o.describe())
+        )
+        text = (
+            f"{count(len(owners), 'CRD')} the plan applies {'is' if len(owners) == 1 else 'are'} owned by {described}"
+        )
+        if adopt:
+            return warning(
+                text + "; --adopt takes them over", "make sure the other owner no longer manages them", **details
+            )
+        return failed(
+            text + "; apply refuses to take them over",
+            "leave those components out of this app's config, uninstall the other owner first, "
+            "or pass --adopt to take them over",
+            **details,
+        )
+    if installers:
+        by_component: dict[str, list[str]] = {}
+        for name, (component, managers) in installers.items():
+            by_component.setdefault(component, []).append(f"{name} ({', '.join(managers)})")
+        described = "; ".join(f"{c}: {listing(names, 3)}" for c, names in sorted(by_component.items()))
+        return warning(
+            f"{count(len(installers), 'CRD')} the plan applies {'was' if len(installers) == 1 else 'were'} also "
+            f"written by another installer: {described}; kfctl takes over their fields (server-side apply with "
+            "force) and the other installer may fight it",
+            "uninstall the other installation first, or leave those components out of kfctl.yaml",
+            **details,
+        )
+    return None
 
 
 def check_foreign_crds(ctx: CheckContext) -> Outcome:
@@ -202,79 +239,65 @@ def check_foreign_crds(ctx: CheckContext) -> Outcome:
         return passed("the plan applies no CRDs")
     applyset_id = ctx.applyset_id
     live = ctx.crds()
-    foreign: dict[str, dict[str, Any]] = {}
-    for obj in planned:
-        crd = live.get(obj.ref.name)
-        if crd is not None:
-            owners = foreign_owners(crd, applyset_id)
-            if owners:
-                foreign[obj.ref.name] = {"component": obj.component, "managers": owners}
-    existing = sum(1 for o in planned if o.ref.name in live)
-    details: dict[str, Any] = {"planned": len(planned), "existing": existing, "foreign": foreign}
-    if not foreign:
-        return passed(
-            f"none of the plan's {count(len(planned), 'CRD')} is managed by another installer "
-            f"({existing} exist already)",
-            **details,
-        )
-    by_component: dict[str, list[str]] = {}
-    for name, info in foreign.items():
-        by_component.setdefault(info["component"], []).append(f"{name} ({', '.join(info['managers'])})")
-    described = "; ".join(f"{component}: {listing(names, 3)}" for component, names in sorted(by_component.items()))
-    return warning(
-        f"{count(len(foreign), 'CRD')} the plan applies {'is' if len(foreign) == 1 else 'are'} managed by "
-        f"another installer: {described}; kfctl would take over their fields (server-side apply with force) "
-        "and the other installer may fight it",
-        "uninstall the other installation first (e.g. `helm uninstall`), or leave those components out of "
-        "kfctl.yaml and keep the other installer's",
-        **details,
+    existing = [(obj, live[obj.ref.name]) for obj in planned if obj.ref.name in live]
+    ids = {str(((c.get("metadata") or {}).get("labels") or {}).get(APPLYSET_PART_OF) or "") for _, c in existing}
+    parents = applyset_owners(ctx.api, {i for i in ids if i and i != applyset_id})
+    owners: dict[str, tuple[str, Owner]] = {}
+    installers: dict[str, tuple[str, list[str]]] = {}
+    for obj, crd in existing:
+        owner = owner_of(crd.get("metadata") or {}, applyset_id, parents)
+        if owner.foreign:
+            owners[obj.ref.name] = (obj.component, owner)
+        elif others := other_installers(crd):
+            installers[obj.ref.name] = (obj.component, others)
+    verdict = evaluate_crd_owners(owners, installers, adopt=ctx.options.adopt)
+    if verdict is not None:
+        verdict.details.update({"planned": len(planned), "existing": len(existing)})
+        return verdict
+    return passed(
+        f"none of the plan's {count(len(planned), 'CRD')} is managed by another installer "
+        f"({len(existing)} exist already)",
+        planned=len(planned),
+        existing=len(existing),
     )
 
 
-# -- a release in progress ----------------------------------------------------------------------------------
+# -- another run of this app ------------------------------------------------------------------------------
 
 
-def _timestamp(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        return None
-
-
-def last_written(metadata: Mapping[str, Any]) -> float | None:
-    times = [_timestamp(str(e.get("time", ""))) for e in metadata.get("managedFields") or []]
-    times.append(_timestamp(str(metadata.get("creationTimestamp", ""))))
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
-
-
-def evaluate_release(app: str, records: list[dict[str, Any]], now: float) -> Outcome:
-    if not records:
-        return passed(f"no earlier release of {app}")
+def evaluate_release(
+    app: str, records: list[dict[str, Any]], lock: tuple[LockState, Holder | None, str], now: float
+) -> Outcome:
+    """FAIL while another run holds the app's lock; WARN for a release an interrupted run left pending
+    (the next apply resumes it); PASS otherwise. `lock`: (state, holder, why) of the app's Lease."""
+    state, holder, why = lock
+    if state is LockState.HELD and holder is not None:
+        return failed(
+            f"another kfctl run of {app} is in progress: {holder.describe(now)}",
+            f"wait for it to finish; if it is gone, `kfctl unlock --app {app}` (it also goes stale after "
+            f"{holder.duration}s without renewal)",
+            holder=holder.as_dict(),
+        )
 
     def revision(record: dict[str, Any]) -> int:
         value = labels_of(record).get(REVISION_LABEL, "0")
         return int(value) if value.isdigit() else 0
 
+    if not records:
+        return passed(f"no earlier release of {app}")
     latest = max(records, key=revision)
     metadata = latest.get("metadata") or {}
     status = str((metadata.get("annotations") or {}).get(STATUS_ANNOTATION, "unknown"))
-    written = last_written(metadata)
-    age = now - written if written is not None else None
-    ago = f"{age / 60:.0f} min ago" if age is not None else "at an unknown time"
-    details = {"revision": revision(latest), "status": status, "record": f"{SYSTEM_NAMESPACE}/{name_of(latest)}"}
+    details: dict[str, Any] = {
+        "revision": revision(latest),
+        "status": status,
+        "record": f"{SYSTEM_NAMESPACE}/{name_of(latest)}",
+    }
     if status != "pending":
         return passed(f"latest release of {app}: revision {revision(latest)}, {status}", **details)
-    resume = "if none runs, the earlier one was interrupted: applying again resumes from its recorded inventory"
-    if age is not None and age < RECENT_SECONDS:
-        return failed(
-            f"release {revision(latest)} of {app} is in progress (pending, last written {ago}): "
-            "another kfctl apply is probably running",
-            f"wait for it to finish (`kfctl history`); {resume} (--ignore-preflight-errors=release-in-progress)",
-            **details,
-        )
+    stale = f" (its lock is stale: {why})" if state is LockState.STALE else ""
     return warning(
-        f"release {revision(latest)} of {app} was left pending ({ago}): an earlier apply was interrupted",
+        f"release {revision(latest)} of {app} was left pending by an interrupted run{stale}",
         "apply again: it resumes from the recorded inventory and prunes what is no longer planned",
         **details,
     )
@@ -284,12 +307,17 @@ def check_release_in_progress(ctx: CheckContext) -> Outcome:
     records = ctx.list_metadata(
         "v1", "ConfigMap", namespace=SYSTEM_NAMESPACE, label_selector=f"{APP_LABEL}={ctx.app},{RECORD_LABEL}=true"
     )
-    return evaluate_release(ctx.app, records, time.time())
+    if ctx.resource("coordination.k8s.io/v1", "Lease") is None:
+        lock: tuple[LockState, Holder | None, str] = (LockState.FREE, None, "")
+    else:
+        _, holder, state, why = read_lock(ctx.api, lock_ref(ctx.app), host=socket.gethostname())
+        lock = (state, holder, why)
+    return evaluate_release(ctx.app, records, lock, ctx.api.server_time())
 
 
 CHECKS = (
     Check("leftover-webhooks", "Webhooks without a Service", check_leftover_webhooks),
     Check("leftover-apiservices", "Aggregated APIs not available", check_leftover_apiservices),
     Check("foreign-crds", "CRDs of other installers", check_foreign_crds),
-    Check("release-in-progress", "kfctl release in progress", check_release_in_progress),
+    Check("release-in-progress", "another kfctl run of this app", check_release_in_progress),
 )

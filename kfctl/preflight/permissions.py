@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kfctl.kube.api import Api, ObjectRef
+from kfctl.kube.ownership import SYSTEM_NAMESPACE
 from kfctl.preflight.context import (
     READ_RETRY_SECONDS,
-    SYSTEM_NAMESPACE,
     Check,
     CheckContext,
     Outcome,
@@ -53,10 +53,11 @@ class Permission:
 
 EVERYTHING = Permission("*", "*", "*", "")
 
-# What kfctl does besides applying the plan: its namespace, and release records in it.
+# What kfctl does besides applying the plan: its namespace, release records and the app's lock in it.
 KFCTL_OWN: tuple[tuple[tuple[str, ...], str, str, str, str], ...] = (
     (APPLY_VERBS, "", "namespaces", "", "Namespace"),
     ((*APPLY_VERBS, "list"), "", "configmaps", SYSTEM_NAMESPACE, "ConfigMap"),
+    (("create", "get", "update"), "coordination.k8s.io", "leases", SYSTEM_NAMESPACE, "Lease"),
 )
 
 Resolver = Callable[[str, str], tuple[str, bool] | None]  # (group, kind) → (plural, namespaced)

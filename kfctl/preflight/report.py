@@ -62,6 +62,7 @@ class PreflightOptions:
     ignore: frozenset[str] = frozenset()  # IDs, or "all": their failures become warnings
     fail_on: FailOn = FailOn.FAIL
     deep: bool = False  # checks that write to the cluster (a test PVC), opt-in
+    adopt: bool = False  # apply takes over objects of other owners (--adopt): foreign-crds warns instead
     concurrency: int = 16  # access reviews in flight at most
     context: str | None = None  # the kubeconfig context, for the report only
 

@@ -11,6 +11,7 @@ from typing import Any
 from kfctl.config.profiles import ClusterProfile
 from kfctl.errors import KfctlError
 from kfctl.kube.api import Api, ApiError, api_error
+from kfctl.kube.errors import Forbidden
 from kfctl.platform.catalog import Platform
 from kfctl.preflight import certmanager, cni, dns, gpu, leftovers, nodes, permissions, storage, version
 from kfctl.preflight.context import READ_RETRY_SECONDS, Check, CheckContext, Outcome, PlanLike, skipped, unknown
@@ -90,7 +91,7 @@ def _guarded(context: CheckContext, check: Check) -> Outcome:
     try:
         return check.run(context)
     except ApiError as error:
-        if error.status == 403:
+        if isinstance(error, Forbidden):
             return unknown(
                 f"could not run: {error.message}",
                 f"run preflight as a user who may read this, or skip the check (--skip {check.id})",

@@ -142,7 +142,7 @@ def check_storage_binding(ctx: CheckContext) -> Outcome:
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
     }
     started = time.monotonic()
-    ctx.api.create(f"/api/v1/namespaces/{PROBE_NAMESPACE}/persistentvolumeclaims", claim)
+    ctx.api.post(f"/api/v1/namespaces/{PROBE_NAMESPACE}/persistentvolumeclaims", claim)
     phase, volume = "Pending", ""
     try:
         while time.monotonic() - started < BIND_TIMEOUT:

@@ -94,10 +94,9 @@ class Run:
 
 
 def snapshot_tree(workdir: Path) -> Path:
-    """Copy the package and the data it reads beside itself (kustomize/, profiles/)."""
+    """Copy the package, with the data it carries (kfctl/data: catalogs, profiles, kustomize components)."""
     root = workdir / "kfctl-snapshot"
-    for name in ("kfctl", "kustomize", "profiles"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "kfctl", root / "kfctl", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return root
 
 
@@ -108,7 +107,7 @@ def tree_state() -> str:
         result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return result.stdout.strip()
 
-    changed = git("status", "--porcelain", "--", "kfctl", "kustomize", "profiles").splitlines()
+    changed = git("status", "--porcelain", "--", "kfctl").splitlines()
     return f"{git('rev-parse', '--short', 'HEAD') or '?'}" + (f" + {len(changed)} changed files" if changed else "")
 
 
@@ -227,20 +226,18 @@ class KfctlRun:
         return sum(c.get("applied", 0) + c.get("unchanged", 0) for c in self.report.get("components", []))
 
 
-def json_documents(text: str) -> list[dict[str, Any]]:
-    """`kfctl -o json` prints one JSON event per line, then the indented report."""
-    decoder = json.JSONDecoder()
-    documents, index = [], 0
-    while True:
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            return documents
-        try:
-            document, index = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:
-            return documents
-        documents.append(document)
+def json_document(text: str) -> dict[str, Any]:
+    """The one JSON document a command printed on stdout ({} when it printed none)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def json_events(stderr: str) -> list[dict[str, Any]]:
+    """`kfctl -o json` writes its progress events to stderr, one JSON object per line."""
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith('{"apiVersion"')]
 
 
 def kfctl_apply(
@@ -268,9 +265,8 @@ def kfctl_apply(
     command += extra_args
     log(f"{label}: kfctl apply{'' if wait else ' --no-wait'}")
     run = run_in_cluster(command, env=cluster_env(extra_env), cwd=config.parent)
-    documents = json_documents(run.stdout)
-    report = next((d for d in reversed(documents) if d.get("kind") == "ApplyReport"), {})
-    events = [d for d in documents if d.get("kind") == "Event"]
+    report = json_document(run.stdout)
+    events = json_events(run.stderr)
     result = KfctlRun(label, run, report, events)
     state = report.get("status", "no report")
     log(f"{label}: {state} in {run.seconds:.1f}s (apply phase {result.executor:.1f}s, exit {run.returncode})")
@@ -307,8 +303,8 @@ def dump_plan(config: Path, manifests: Path, catalog_dir: Path | None = None) ->
         os.environ.pop("KFCTL_CATALOG_DIR", None)
     try:
         sys.path.insert(0, str(KFCTL_ROOT))
-        from kfctl.deploy.inventory import applyset_id
         from kfctl.deploy.plan import make_plan
+        from kfctl.deploy.record import applyset_id
         from kfctl.render.service import RenderOptions, build
 
         result = build(RenderOptions(config, manifests, str(KUSTOMIZE) if KUSTOMIZE.exists() else None))
@@ -700,8 +696,7 @@ def raw_in_cluster(objects: list[dict[str, Any]], workdir: Path, concurrency: in
         [sys.executable, str(Path(__file__).resolve()), "_raw", str(objects_file), "--concurrency", str(concurrency),
          "--wait-deployments"]
     )  # fmt: skip
-    documents = json_documents(run.stdout)
-    result = documents[-1] if documents else {}
+    result = json_document(run.stdout)
     raw = RawRun(run, result)
     log(
         f"{label}: {result.get('objects', '?')} objects in {raw.apply_seconds:.1f}s "
@@ -822,10 +817,9 @@ def phases(run: KfctlRun, config: Path, manifests: Path, extra_env: dict[str, st
     if run.preflight is None:  # the measured run did not run preflight checks: neither does the breakdown
         command.append("--skip-preflight")
     measured = run_in_cluster(command, env=cluster_env(extra_env), cwd=config.parent)
-    documents = json_documents(measured.stdout)
-    if measured.returncode != 0 or not documents:
+    steps = json_document(measured.stdout)
+    if measured.returncode != 0 or not steps:
         return [*lines, f"  (phase breakdown failed:\n{measured.tail()})"]
-    steps = documents[-1]
     startup = measured.seconds - sum(float(v) for v in steps["seconds"].values())
     lines.append(
         f"  the same no-op, phase by phase in one process (status {steps['status']}, {steps['writes']} writes), "
@@ -849,10 +843,10 @@ def phases_main() -> None:
         seconds[name] = now - mark
         mark = now
 
-    from kfctl.deploy.executor import ApplyOptions, Executor
-    from kfctl.deploy.inventory import applyset_id
+    from kfctl.deploy.apply import ApplyOptions, Executor
+    from kfctl.deploy.events import quiet
     from kfctl.deploy.plan import make_plan
-    from kfctl.deploy.report import Reporter
+    from kfctl.deploy.record import applyset_id
     from kfctl.deploy.service import connect
     from kfctl.kube.client import ClusterTarget
     from kfctl.render.service import RenderOptions, build
@@ -876,9 +870,9 @@ def phases_main() -> None:
                 pass  # a kfctl without preflight
             except Exception as error:  # an interface that changed: say so, keep the other figures
                 step(f"preflight (not measured: {type(error).__name__})")
-        report = Executor(api, plan, ApplyOptions(wait=True), Reporter(quiet=True)).run()
+        report = Executor(api, plan, ApplyOptions(wait=True), quiet()).run()
         step("apply engine (discovery, inventory, labelled lists, compare)")
-    print(json.dumps({"status": report.status, "writes": report.writes, "seconds": seconds}))
+    print(json.dumps({"status": str(report.status), "writes": report.writes, "seconds": seconds}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,17 +41,16 @@ def kfctl(
     )
 
 
-def last_json(stdout: str) -> dict[str, Any]:
-    """The last JSON document on stdout: with -o json, events come first (one per line), then the report."""
-    decoder = json.JSONDecoder()
-    text, position, document = stdout.strip(), 0, None
-    while position < len(text):
-        document, end = decoder.raw_decode(text, position)
-        position = end
-        while position < len(text) and text[position].isspace():
-            position += 1
-    assert isinstance(document, dict), stdout[-500:]
+def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The one JSON document `-o json` puts on stdout (events go to stderr)."""
+    document = json.loads(result.stdout)
+    assert isinstance(document, dict) and document["schemaVersion"], result.stdout[-500:]
     return document
+
+
+def events_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """The JSON-line events `-o json` writes to stderr."""
+    return [json.loads(line) for line in result.stderr.splitlines() if line.startswith('{"apiVersion"')]
 
 
 def mutating_requests(cluster: LiveCluster, mark: int) -> list[str]:
@@ -84,7 +83,7 @@ def full_platform(cluster: LiveCluster, upstream: Path, tmp_path_factory: pytest
     return {
         "config": config,
         "directory": directory,
-        "report": last_json(result.stdout),
+        "report": report_of(result),
         "seconds": time.monotonic() - started,
         "stderr": result.stderr,
     }
@@ -113,7 +112,7 @@ def test_second_apply_sends_no_mutating_request(cluster: LiveCluster, full_platf
     mark = cluster.audit.mark()
     result = kfctl(cluster, "apply", "-f", str(full_platform["config"]), "-o", "json")
     assert result.returncode == 0, result.stderr[-2000:]
-    report = last_json(result.stdout)
+    report = report_of(result)
     assert report["status"] == "unchanged"
     assert report["writes"] == 0
     assert mutating_requests(cluster, mark) == []
@@ -158,7 +157,7 @@ def test_removing_a_component_prunes_exactly_its_objects(
     )
     result = kfctl(cluster, "apply", "-f", str(config), "-o", "json")
     assert result.returncode == 0, result.stderr[-2000:]
-    report = last_json(result.stdout)
+    report = report_of(result)
     assert len(report["pruned"]) > 0
     assert all("volumes-web-app" in p or "volumes" in p for p in report["pruned"]), report["pruned"]
     after = cluster.get_json(
@@ -176,9 +175,11 @@ def test_delete_leaves_only_the_data_it_keeps(cluster: LiveCluster, full_platfor
     config = full_platform["directory"] / "pruned" / "kfctl.yaml"
     result = kfctl(cluster, "delete", "-f", str(config), "--yes", "-o", "json")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = last_json(result.stdout)
-    kept_kinds = {entry.split(" ")[0] for entry in report["kept"]}
+    report = report_of(result)
+    kept_kinds = {entry["kind"] for entry in report["kept"]}
     assert kept_kinds <= {"PersistentVolumeClaim", "CustomResourceDefinition.apiextensions.k8s.io", "Namespace"}
+    assert {entry["object"].split(" ")[0] for entry in report["keptObjects"]} == kept_kinds
+    assert all("--purge deletes it" in entry["why"] for entry in report["kept"]), report["kept"]
     leftovers = cluster.get_json(
         "all,configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,"
         "clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations",
@@ -228,5 +229,27 @@ def test_kubectl_can_prune_through_the_applyset_when_asked_to(
         assert result.returncode == 0, result.stderr
         pruned = [line for line in result.stdout.splitlines() if "pruned" in line]
         assert len(pruned) == 6 and all("clusterrole" in line for line in pruned), result.stdout
+    finally:
+        kfctl(cluster, "delete", "-f", str(config), "--purge", "--yes")
+
+
+def test_events_go_to_a_file_and_stdout_keeps_one_document(
+    cluster: LiveCluster, upstream: Path, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, "events", ["kubeflow-namespace", "kubeflow-roles"])
+    os.environ["KFCTL_MANIFESTS_DIR"] = str(upstream)
+    events_file = tmp_path / "events.jsonl"
+    try:
+        result = kfctl(cluster, "apply", "-f", str(config), "-o", "json", "--events", str(events_file))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert report_of(result)["status"] == "deployed"
+        assert result.stderr.strip() == "", "with --events, progress goes to the file only"
+        events = [json.loads(line) for line in events_file.read_text().splitlines()]
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "preflight" and "start" in kinds and kinds.count("component") == 2
+        assert all(e["kind"] == "Event" and e["apiVersion"] == "kfctl.dev/v1alpha1" for e in events)
+        plain = kfctl(cluster, "apply", "-f", str(config))
+        assert plain.returncode == 0 and "unchanged" in plain.stdout
+        assert "kubeflow-roles: unchanged" in plain.stderr, "people get plain progress lines on stderr"
     finally:
         kfctl(cluster, "delete", "-f", str(config), "--purge", "--yes")

@@ -14,16 +14,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kfctl.config.profiles import ClusterProfile, load_profile_file
+from kfctl.config.profiles import ClusterProfile, load_profile_file, profiles_dir
 from kfctl.deploy.plan import Plan, PlannedObject, stage_of
 from kfctl.deploy.service import plan_for
 from kfctl.kube.api import Api, ObjectRef
@@ -84,13 +86,13 @@ def small(manifests: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 def profiles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ClusterProfile]:
     """The bundled profiles the tests use, and variants of `simulated` written for them."""
     directory = tmp_path_factory.mktemp("profiles")
-    simulated = yaml.safe_load((REPO / "profiles" / "simulated.yaml").read_text())
+    simulated = yaml.safe_load((profiles_dir() / "simulated.yaml").read_text())
     variants = {
         "future": {"kubernetes": {"min": "1.37", "max": "1.40"}},
         "preinstalled": {"certManager": "preinstalled"},
         "flannel-only": {"cni": ["flannel"]},
     }
-    result = {name: load_profile_file(REPO / "profiles" / f"{name}.yaml") for name in ("simulated", "gpu-onprem")}
+    result = {name: load_profile_file(profiles_dir() / f"{name}.yaml") for name in ("simulated", "gpu-onprem")}
     for name, requirements in variants.items():
         document = json.loads(json.dumps(simulated))
         document["metadata"]["name"] = name
@@ -536,11 +538,11 @@ def test_cert_manager_installed_by_kfctl_or_preinstalled_why_it_does_not_answer_
         )
         foreign = report.check("foreign-crds")
         assert foreign.status is Status.WARN
-        assert foreign.details["foreign"]["certificates.cert-manager.io"] == {
+        assert foreign.details["installers"]["certificates.cert-manager.io"] == {
             "component": "cert-manager",
             "managers": ["local-cluster"],
         }
-        assert "cert-manager: " in foreign.message and "take over their fields" in foreign.message
+        assert "cert-manager: " in foreign.message and "takes over their fields" in foreign.message
         assert "already installed by local-cluster" in report.check("cert-manager").message
         with addons(cluster, enable=("cert-manager-webhook",)):
             no_service = cert_manager()
@@ -645,6 +647,28 @@ def test_leftover_webhooks_and_apiservices(
     assert [report.check(i).status for i in sorted(only)] == [Status.PASS, Status.PASS]
 
 
+def lease(app: str, *, host: str, pid: int, renewed: float, duration: int = 60) -> dict[str, Any]:
+    """The app's lock as another kfctl run writes it (kfctl.kube.lease)."""
+    stamp = datetime.fromtimestamp(renewed, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": f"kfctl-{app}-lock",
+            "namespace": "kfctl-system",
+            "annotations": {
+                "kfctl.dev/holder": json.dumps({"user": "bob", "host": host, "pid": pid, "command": "apply"})
+            },
+        },
+        "spec": {
+            "holderIdentity": f"{host}/{pid}/test",
+            "leaseDurationSeconds": duration,
+            "acquireTime": stamp,
+            "renewTime": stamp,
+        },
+    }
+
+
 def test_a_release_in_progress(
     cluster: LiveCluster, small: dict[str, Any], profiles: dict[str, ClusterProfile], platform: Platform
 ) -> None:
@@ -662,14 +686,21 @@ def test_a_release_in_progress(
     only = frozenset({"release-in-progress"})
     try:
         with applied(cluster, json.dumps(record)):
-            report = preflight(cluster, small["plan"], profiles["simulated"], platform, only=only)
-            check = report.check("release-in-progress")
-            assert check.status is Status.FAIL, check.as_dict()
-            assert "release 9999 of kubeflow is in progress" in check.message
-            ignored = preflight(
-                cluster, small["plan"], profiles["simulated"], platform, only=only, ignore=frozenset({"all"})
-            )
-            assert ignored.check("release-in-progress").status is Status.WARN and ignored.exit_code == 0
+            with applied(cluster, json.dumps(lease("kubeflow", host="build-7", pid=4242, renewed=time.time()))):
+                report = preflight(cluster, small["plan"], profiles["simulated"], platform, only=only)
+                check = report.check("release-in-progress")
+                assert check.status is Status.FAIL, check.as_dict()
+                assert "another kfctl run of kubeflow is in progress: kfctl apply by bob on build-7" in check.message
+                ignored = preflight(
+                    cluster, small["plan"], profiles["simulated"], platform, only=only, ignore=frozenset({"all"})
+                )
+                assert ignored.check("release-in-progress").status is Status.WARN and ignored.exit_code == 0
+            # The holder stopped renewing 5 minutes ago: the pending record is an interrupted run's.
+            stale = lease("kubeflow", host="build-7", pid=4242, renewed=time.time() - 300)
+            with applied(cluster, json.dumps(stale)):
+                report = preflight(cluster, small["plan"], profiles["simulated"], platform, only=only)
+                check = report.check("release-in-progress")
+                assert check.status is Status.WARN and "interrupted" in check.message, check.as_dict()
             cluster.kubectl(
                 "annotate",
                 "--overwrite",

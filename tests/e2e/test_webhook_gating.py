@@ -16,13 +16,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cluster import LiveCluster
-from tests.e2e.test_apply import last_json
+from tests.e2e.test_apply import events_of, report_of
 
 CATALOG = """apiVersion: kfctl.dev/v1alpha1
 kind: Platform
@@ -186,19 +187,37 @@ webhooks:
     server.stop()
 
 
+def audit_time(event: dict[str, Any], field: str = "requestReceivedTimestamp") -> float:
+    return datetime.fromisoformat(event[field].replace("Z", "+00:00")).timestamp()
+
+
 def test_apply_waits_for_the_ca_bundle_and_for_the_webhook_to_answer(
     cluster: LiveCluster, platform: dict[str, Any]
 ) -> None:
+    """Order, from recorded facts only (the audit log, and times the test takes when it acts): kfctl
+    sends nothing of `app` before cainjector's part (the test's CA patch) is done, and every ConfigMap
+    the API server refused was refused before the webhook's backend came up."""
     server: WebhookServer = platform["server"]
     tag = platform["tag"]
+    acted: dict[str, float] = {}
+
+    def refused_configmaps() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in cluster.audit.find(mark, verb="patch", resource="configmaps", namespace=platform["namespace"])
+            if e["responseStatus"]["code"] >= 400
+        ]
 
     def cert_manager_and_pod_arrive_late() -> None:
-        # What cainjector would do: inject the CA bundle, a little later. Then the backend starts later still.
-        time.sleep(3)
+        # What cainjector would do: inject the CA bundle once the configuration exists. Then the backend
+        # starts, only after the API server has refused a ConfigMap for want of it (no sleeps racing kfctl).
+        exists = ("get", "validatingwebhookconfiguration", f"guard-{tag}")
+        cluster.wait_until("kfctl to apply the webhook", lambda: cluster.run_kubectl(*exists).returncode == 0, 300)
         patch = json.dumps([{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": platform["ca_bundle"]}])
         cluster.kubectl("patch", "validatingwebhookconfiguration", f"guard-{tag}", "--type=json", "-p", patch)
-        time.sleep(4)
+        cluster.wait_until("a ConfigMap refused while the webhook is down", lambda: bool(refused_configmaps()), 300)
         server.start()
+        acted["server_started"] = time.time()
 
     mark = cluster.audit.mark()
     helper = threading.Thread(target=cert_manager_and_pod_arrive_late)
@@ -225,22 +244,35 @@ def test_apply_waits_for_the_ca_bundle_and_for_the_webhook_to_answer(
     )
     helper.join()
     assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
-    report = last_json(result.stdout)
+    report = report_of(result)
     assert {c["name"]: c["status"] for c in report["components"]} == {"guard": "applied", "app": "applied"}
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"apiVersion"')]
-    waiting = [e for e in events if e.get("event") == "waiting"]
+    waiting = [e for e in events_of(result) if e.get("event") == "waiting"]
     assert waiting and "failed calling webhook" in waiting[0]["reason"], "the wait is reported, with its cause"
     created = sorted(r["name"] for r in server.reviews if r["operation"] == "CREATE")
     assert created == ["settings-0", "settings-1", "settings-2"], "every ConfigMap went through the webhook"
-    refused = [
+    events = cluster.audit.events(mark, settle=1.0)
+    ca_patch = [
         e
-        for e in cluster.audit.find(mark, verb="patch", resource="configmaps", namespace=platform["namespace"])
-        if e["responseStatus"]["code"] >= 400
+        for e in events
+        if e.get("verb") == "patch"
+        and (e.get("objectRef") or {}).get("name") == f"guard-{tag}"
+        and str(e.get("userAgent", "")).startswith("kubectl")
     ]
+    assert len(ca_patch) == 1, "the test injected the CA bundle once"
+    configmaps = [
+        e
+        for e in events
+        if (e.get("objectRef") or {}).get("resource") == "configmaps"
+        and (e.get("objectRef") or {}).get("namespace") == platform["namespace"]
+        and e.get("verb") == "patch"
+    ]
+    assert configmaps, "kfctl applied the ConfigMaps"
+    first = min(audit_time(e) for e in configmaps)
+    assert first > audit_time(ca_patch[0], "stageTimestamp"), "app waited for guard's CA bundle"
+    refused = [e for e in configmaps if e["responseStatus"]["code"] >= 400]
     assert refused, "the API server refused them while the webhook did not answer"
+    assert "server_started" in acted, "the test's helper ran to the end"
+    assert all(audit_time(e) < acted["server_started"] for e in refused), "refusals stop once the webhook answers"
     guard_done = next(c for c in report["components"] if c["name"] == "guard")["finishedAt"]
     app_started = next(c for c in report["components"] if c["name"] == "app")["startedAt"]
     assert app_started >= guard_done
-    assert next(c for c in report["components"] if c["name"] == "guard")["waitSeconds"] >= 2.5, (
-        "guard waited for cert-manager's CA bundle"
-    )

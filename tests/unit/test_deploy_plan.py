@@ -6,9 +6,10 @@ import base64
 import hashlib
 import json
 
-from kfctl.deploy.inventory import InventoryEntry, ReleaseRecord, applyset_id, fields_fingerprint
-from kfctl.deploy.plan import Stage, _drop_controller_owned_fields, _ignore_webhook_failures, stage_of
+from kfctl.deploy.plan import _drop_controller_owned_fields, _ignore_webhook_failures, stage_of
+from kfctl.deploy.record import InventoryEntry, ReleaseRecord, ReleaseStatus, applyset_id, fields_fingerprint
 from kfctl.kube.api import ObjectRef
+from kfctl.platform.kinds import Stage
 
 
 def obj(api: str, kind: str, **extra: object) -> dict[str, object]:
@@ -71,20 +72,21 @@ def test_release_record_round_trips_and_10000_objects_fit_in_one_configmap() -> 
     record = ReleaseRecord(
         "kubeflow",
         7,
-        "deployed",
+        ReleaseStatus.DEPLOYED,
         "kubeflow-1.10",
         "simulated",
         "abc",
-        {"c1": {"status": "applied"}},
-        entries,
-        1.0,
-        2.0,
-        "",
+        components={"c1": {"status": "applied", "wave": 0}},
+        inventory=entries,
+        adopted=[{"object": "Deployment.apps team-1/workload-1", "from": "kfctl app other"}],
+        started=1.0,
+        finished=2.0,
     )
     configmap = record.to_configmap()
     assert len(json.dumps(configmap)) < 1_000_000, "under the 1 MiB object limit"
     again = ReleaseRecord.from_configmap(configmap)
     assert again.inventory == entries and again.revision == 7 and again.components == record.components
+    assert again.status is ReleaseStatus.DEPLOYED and again.adopted == record.adopted
 
 
 def test_fields_fingerprint_reads_only_kfctls_apply_entry() -> None:

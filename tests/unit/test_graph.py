@@ -62,8 +62,8 @@ def test_objects_ordered_definitions_first_webhooks_and_custom_resources_last() 
     assert kinds == [
         "Namespace",
         "CustomResourceDefinition",
+        "ClusterRole",  # cluster-wide RBAC is a definition: applied before the component's other objects
         "ServiceAccount",
-        "ClusterRole",
         "Service",
         "Deployment",
         "ValidatingWebhookConfiguration",

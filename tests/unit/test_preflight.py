@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from kfctl.deploy import inventory, plan
+from kfctl.deploy import plan
+from kfctl.deploy.record import ReleaseRecord, ReleaseStatus
 from kfctl.errors import InputError
 from kfctl.kube.api import ObjectRef
+from kfctl.kube.lease import Holder, LockState
+from kfctl.kube.ownership import REVISION_LABEL, STATUS_ANNOTATION, Owner, OwnerKind
 from kfctl.preflight import (
     CHECK_IDS,
     CheckResult,
@@ -20,7 +23,6 @@ from kfctl.preflight import (
     Status,
     certmanager,
     cni,
-    context,
     gpu,
     leftovers,
     nodes,
@@ -536,64 +538,62 @@ def managed(*managers: tuple[str, str | None], labels: dict[str, str] | None = N
     return {"metadata": {"name": "x", "labels": labels or {}, "managedFields": fields}}
 
 
-def test_foreign_crd_owners() -> None:
-    ours = "applyset-abc-v1"
-    assert leftovers.foreign_owners(managed(("kfctl", None), ("kube-apiserver", "status")), ours) == []
-    assert leftovers.foreign_owners(managed(("kfctl", None), ("cert-manager-cainjector", None)), ours) == []
-    assert leftovers.foreign_owners(managed(("helm", None)), ours) == ["Helm (helm)"]
-    assert leftovers.foreign_owners(managed(("kubectl-client-side-apply", None)), ours) == [
+def test_other_installers_of_a_crd_come_from_managed_fields() -> None:
+    assert leftovers.other_installers(managed(("kfctl", None), ("kube-apiserver", "status"))) == []
+    assert leftovers.other_installers(managed(("kfctl", None), ("cert-manager-cainjector", None))) == []
+    assert leftovers.other_installers(managed(("helm", None))) == ["Helm (helm)"]
+    assert leftovers.other_installers(managed(("kubectl-client-side-apply", None))) == [
         "kubectl (kubectl-client-side-apply)"
     ]
-    assert leftovers.foreign_owners(
-        managed(("manager", None), labels={"app.kubernetes.io/managed-by": "Helm"}), ours
-    ) == [
-        "manager",
-        "Helm",
-    ]
-    other_app = managed(("kfctl", None), labels={context.APPLYSET_PART_OF: "applyset-other-v1"})
-    assert leftovers.foreign_owners(other_app, ours) == ["another kfctl app (applyset-other-v1)"]
-    mine = managed(("helm", None), labels={context.APPLYSET_PART_OF: ours})
-    assert leftovers.foreign_owners(mine, ours) == [], "labelled as this app's: it is ours"
 
 
-def record(revision: int, status: str, written: float) -> dict[str, Any]:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(written))
+def test_crds_owned_by_another_app_or_helm_fail_unless_adopting() -> None:
+    other = Owner(OwnerKind.KFCTL_APP, "kf")
+    helm = Owner(OwnerKind.HELM, "cert-manager/cert-manager")
+    owners = {"certificates.cert-manager.io": ("cert-manager", helm), "gateways.networking.istio.io": ("istio", other)}
+    refused = leftovers.evaluate_crd_owners(owners, {}, adopt=False)
+    assert refused is not None and refused.status is Status.FAIL
+    assert "kfctl app kf" in refused.message and "Helm release cert-manager/cert-manager" in refused.message
+    assert "--adopt" in refused.remediation
+    adopting = leftovers.evaluate_crd_owners(owners, {}, adopt=True)
+    assert adopting is not None and adopting.status is Status.WARN
+    written = leftovers.evaluate_crd_owners({}, {"a.example.com": ("x", ["kubectl (kubectl)"])}, adopt=False)
+    assert written is not None and written.status is Status.WARN and "kubectl" in written.message
+    assert leftovers.evaluate_crd_owners({}, {}, adopt=False) is None
+
+
+def record(revision: int, status: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"kfctl-app-v{revision}",
-            "labels": {context.REVISION_LABEL: str(revision)},
-            "annotations": {context.STATUS_ANNOTATION: status},
-            "creationTimestamp": stamp,
-            "managedFields": [{"manager": "kfctl", "time": stamp}],
+            "labels": {REVISION_LABEL: str(revision)},
+            "annotations": {STATUS_ANNOTATION: status},
         }
     }
 
 
-def test_release_in_progress() -> None:
+FREE: tuple[LockState, Holder | None, str] = (LockState.FREE, None, "")
+
+
+def test_release_in_progress_is_decided_by_the_lock_not_by_the_age_of_a_record() -> None:
     now = time.time()
-    assert leftovers.evaluate_release("app", [], now).status is Status.PASS
-    deployed = leftovers.evaluate_release("app", [record(1, "deployed", now - 9999)], now)
+    assert leftovers.evaluate_release("app", [], FREE, now).status is Status.PASS
+    deployed = leftovers.evaluate_release("app", [record(1, "deployed")], FREE, now)
     assert deployed.status is Status.PASS and "revision 1, deployed" in deployed.message
-    running = leftovers.evaluate_release(
-        "app", [record(1, "deployed", now - 9999), record(2, "pending", now - 30)], now
-    )
-    assert running.status is Status.FAIL and "in progress" in running.message
-    stale = leftovers.evaluate_release("app", [record(2, "pending", now - 3600)], now)
-    assert stale.status is Status.WARN and "interrupted" in stale.message
-    assert (
-        leftovers.evaluate_release("app", [record(3, "pending", now - 3600), record(10, "deployed", now)], now).status
-        is Status.PASS
-    )
+    holder = Holder("h/1/x", user="bob", host="build-7", pid=41, command="apply", acquired=now - 30, renewed=now - 5)
+    running = leftovers.evaluate_release("app", [record(2, "pending")], (LockState.HELD, holder, ""), now)
+    assert running.status is Status.FAIL
+    assert "kfctl apply by bob on build-7 (pid 41)" in running.message and "kfctl unlock" in running.remediation
+    interrupted = leftovers.evaluate_release("app", [record(2, "pending")], (LockState.STALE, holder, "gone"), now)
+    assert interrupted.status is Status.WARN and "interrupted" in interrupted.message
+    newer = leftovers.evaluate_release("app", [record(3, "pending"), record(10, "deployed")], FREE, now)
+    assert newer.status is Status.PASS
 
 
 def test_preflight_reads_release_records_as_deploy_writes_them() -> None:
-    assert context.SYSTEM_NAMESPACE == inventory.SYSTEM_NAMESPACE
-    assert context.APP_LABEL == inventory.APP_LABEL
-    assert context.RECORD_LABEL == inventory.RECORD_LABEL
-    assert context.REVISION_LABEL == inventory.REVISION_LABEL
-    assert context.APPLYSET_PART_OF == plan.APPLYSET_PART_OF
-    written = inventory.ReleaseRecord("app", 3, "pending").to_configmap()
-    assert written["metadata"]["annotations"][context.STATUS_ANNOTATION] == "pending"
+    written = ReleaseRecord("app", 3, ReleaseStatus.PENDING).to_configmap()
+    assert written["metadata"]["annotations"][STATUS_ANNOTATION] == "pending"
+    assert written["metadata"]["labels"][REVISION_LABEL] == "3"
 
 
 # -- options, the runner and the report --------------------------------------------------------------------------
@@ -646,9 +646,9 @@ def run(outcome: Any, options: PreflightOptions, check_id: str = "cni", deep: bo
 
 
 def test_a_check_that_raises_is_unknown_never_pass() -> None:
-    from kfctl.kube.api import ApiError
+    from kfctl.kube.errors import Forbidden
 
-    forbidden = run(ApiError("nodes is forbidden", status=403), PreflightOptions())
+    forbidden = run(Forbidden("nodes is forbidden", status=403), PreflightOptions())
     assert forbidden.status is Status.UNKNOWN and "--skip cni" in forbidden.remediation
     broken = run(KeyError("status"), PreflightOptions())
     assert broken.status is Status.UNKNOWN and "internal error" in broken.message
