@@ -230,12 +230,15 @@ def delete(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Delete the platform in reverse dependency order; keeps data unless --purge."""
-    from kfctl.config.settings import parse_duration
+    from kfctl.config.app import load_app_config
+    from kfctl.config.settings import resolve_run_settings
     from kfctl.deploy.events import reporter_for
     from kfctl.deploy.service import delete as run_delete
 
     name = _app_name(app, config)
-    seconds = parse_duration(timeout or "5m", "--timeout")
+    # With --app there is no config to read settings from: the flag, else the default.
+    settings = {} if app else load_app_config(config).settings
+    seconds = resolve_run_settings(settings, timeout=timeout).timeout_seconds
     if (
         sys.stdin.isatty()
         and not yes

@@ -67,3 +67,19 @@ spec:
         assert events and "kubernetes-version" in json.dumps(events[0]), "the ignored failure is reported as a warning"
     finally:
         kfctl(cluster, "delete", "-f", str(config), "--purge", "--yes")
+
+
+def test_an_override_that_matches_nothing_stops_apply_with_zero_writes(cluster: LiveCluster, tmp_path: Path) -> None:
+    mistaken = {"name": "training-operator", "resources": {"training-operater": {"requests": {"cpu": "1"}}}}
+    config = write_config(tmp_path, "mistaken", ["kubeflow-namespace", "kubeflow-roles", mistaken])
+    mark = cluster.audit.mark()
+    result = kfctl(cluster, "apply", "-f", str(config))
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "kfctl.yaml:" in lines[0] and "closest first: training-operator" in lines[0], lines
+    writes = [
+        e
+        for e in cluster.audit.events(mark, settle=1.0)
+        if e.get("verb") in MUTATING and (e.get("user") or {}).get("username") == "kfctl-admin"
+    ]
+    assert writes == []
