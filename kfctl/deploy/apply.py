@@ -159,7 +159,8 @@ class Executor:
             objects=len(self.plan.objects),
             unchanged=len(change.unchanged),
             waves=len(self.plan.waves),
-            adopted=len(adopted),
+            adopted=len(change.foreign),
+            orphaned=len(change.orphaned),
             relaxed=self.plan.relaxed_objects,
         )
         self._run_waves(set(change.unchanged))

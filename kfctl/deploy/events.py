@@ -59,6 +59,8 @@ def describe(kind: str, fields: dict[str, Any]) -> str:
         )
         if fields.get("adopted"):
             text += f"; adopting {fields['adopted']} objects from other owners (--adopt)"
+        if fields.get("orphaned"):
+            text += f"; taking over {fields['orphaned']} objects whose ApplySet is gone (an app deleted earlier)"
         if relaxed:
             text += (
                 f"; simulated cluster: {len(relaxed)} webhook configurations set to failurePolicy Ignore "

@@ -385,8 +385,11 @@ def _pvc(obj: KubeObject, relax: frozenset[str]) -> Readiness:
     volume = _str(obj, "spec", "volumeName")
     if phase == "Bound":
         return Readiness(State.CURRENT, f"bound to {volume}" if volume else "bound")
-    if phase == "Lost":  # the bound volume is gone; no controller brings it back
-        return Readiness(State.FAILED, f"claim lost its volume {volume}".rstrip())
+    if phase == "Lost":
+        # The volume controller sets Lost when it does not see the bound volume, and binds the claim
+        # again once it does (a volume created at the same moment, or one restored): not final, so
+        # waited for, and named in the timeout report if it does not come back.
+        return Readiness(State.IN_PROGRESS, f"claim lost its volume {volume}; waiting for it to be bound again".strip())
     return Readiness(State.IN_PROGRESS, f"claim is {phase}")
 
 

@@ -566,10 +566,11 @@ def test_pvc_pending_then_bound() -> None:
     check(bound, State.CURRENT, "bound to pvc-0b8c5e2e")
 
 
-def test_pvc_lost_fails() -> None:
+def test_pvc_lost_is_waited_for_the_controller_binds_it_again_when_the_volume_is_seen() -> None:
     lost = load(PVC)
+    lost["spec"]["volumeName"] = "pvc-1"
     lost["status"] = {"phase": "Lost"}
-    check(lost, State.FAILED, "lost its volume")
+    check(lost, State.IN_PROGRESS, "claim lost its volume pvc-1; waiting for it to be bound again")
 
 
 GATEWAY_SERVICE = """
