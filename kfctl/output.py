@@ -41,10 +41,12 @@ def emit(
     if fmt is OutputFormat.TABLE:
         table = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # never cut a name or URL short
         for row in rows:
             table.add_row(*("" if cell is None else str(cell) for cell in row))
-        Console(soft_wrap=True, width=max(120, Console().width)).print(table)
+        # A terminal gets its width (long cells fold); a pipe or CI log gets whole lines, never cut.
+        width = Console().width if sys.stdout.isatty() else 100_000
+        Console(soft_wrap=True, width=max(120, width)).print(table)
         return
     body = data if isinstance(data, dict) else {"items": data}
     document = {"apiVersion": SCHEMA_VERSION, "kind": kind, "schemaVersion": SCHEMA_VERSION, **body}

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 @components_app.command("list")
 @error_boundary
 def components_list(
-    platform: Annotated[str, typer.Option("--platform", help="Platform release.")] = "kubeflow-1.10",
+    platform: Annotated[str | None, typer.Option("--platform", help="Platform release (default: the newest).")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the components of a platform release, with overlays and dependencies."""

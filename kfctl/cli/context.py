@@ -10,6 +10,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import typer
+from rich.markup import escape
 
 from kfctl.errors import ExitCode, KfctlError
 from kfctl.output import OutputFormat, emit, log_console
@@ -45,7 +46,7 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
         except KfctlError as error:
             if debug:
                 traceback.print_exc()
-            log_console().print(f"[red]error:[/red] {error.one_line()}", markup=True, highlight=False)
+            log_console().print(f"[red]error:[/red] {escape(error.one_line())}", markup=True, highlight=False)
             if structured:
                 emit("Error", error_document(error), structured)
             raise typer.Exit(int(error.exit_code)) from None
@@ -59,7 +60,7 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
                 traceback.print_exc()
             text = " ".join(str(error).split())[:300]
             log_console().print(
-                f"[red]internal error:[/red] {type(error).__name__}: {text} (rerun with --debug and report it)",
+                f"[red]internal error:[/red] {type(error).__name__}: {escape(text)} (rerun with --debug and report it)",
                 markup=True,
                 highlight=False,
             )

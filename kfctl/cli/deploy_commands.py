@@ -11,7 +11,15 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from kfctl.cli.context import error_boundary, global_options
-from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOption, ManifestsDirOption, OutputOption
+from kfctl.cli.options import (
+    ComponentsArgument,
+    ConfigOption,
+    KustomizeBinOption,
+    ManifestsDirOption,
+    MirrorOption,
+    OutputOption,
+    mirror_map,
+)
 from kfctl.errors import ExitCode, InputError
 from kfctl.output import OutputFormat, emit, log_console
 
@@ -72,6 +80,7 @@ def apply(
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
+    mirror: MirrorOption = None,
     wait: Annotated[
         bool | None, typer.Option("--wait/--no-wait", help="Wait for each component to be ready (settings.wait).")
     ] = None,
@@ -129,7 +138,7 @@ def apply(
         reporter = reporter_for(json_output=output is not OutputFormat.TABLE, events_file=events_stream)
         try:
             report = run_apply(
-                RenderOptions(config, manifests_dir, kustomize_bin, components or []),
+                RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)),
                 _target(ctx),
                 options,
                 reporter,
@@ -166,6 +175,7 @@ def diff(
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
+    mirror: MirrorOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show what apply would change (server-side dry-run). Exit code 1 when there are differences."""
@@ -176,7 +186,9 @@ def diff(
 
     settings = resolve_run_settings(load_app_config(config).settings)
     result = run_diff(
-        RenderOptions(config, manifests_dir, kustomize_bin, components or []), _target(ctx), settings.concurrency
+        RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)),
+        _target(ctx),
+        settings.concurrency,
     )
     if output is OutputFormat.TABLE:
         for change in result.changes:

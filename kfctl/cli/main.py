@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from kfctl.cli import catalog_commands, deploy_commands, preflight_commands, render_commands
+from kfctl.cli import (
+    catalog_commands,
+    deploy_commands,
+    images_commands,
+    preflight_commands,
+    render_commands,
+    source_commands,
+)
 from kfctl.cli.context import GlobalOptions, error_boundary, global_options
 from kfctl.cli.options import OutputOption
 from kfctl.output import OutputFormat, emit
@@ -56,6 +63,8 @@ render_commands.register(app)
 catalog_commands.register(app)
 deploy_commands.register(app)
 preflight_commands.register(app)
+source_commands.register(app)
+images_commands.register(app)
 
 
 def run() -> None:

@@ -24,3 +24,29 @@ KustomizeBinOption = Annotated[
 ComponentsArgument = Annotated[
     list[str] | None, typer.Argument(help="Components (default: all enabled); dependencies come along.")
 ]
+MirrorOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mirror",
+        metavar="PREFIX=LOCATION",
+        help="Fetch URLs starting with PREFIX from LOCATION (a local folder or another URL); repeatable, "
+        "wins over the config's mirrors: for the same PREFIX.",
+    ),
+]
+
+
+def mirror_map(values: list[str] | None) -> dict[str, str]:
+    """--mirror values as {prefix: location}; the last one wins for a repeated prefix."""
+    from kfctl.errors import InputError
+    from kfctl.platform.locations import redact_url
+
+    mirrors: dict[str, str] = {}
+    for value in values or []:
+        prefix, equals, location = value.partition("=")  # the first `=`: a location URL may hold more
+        if not equals or not prefix.strip() or not location.strip():
+            raise InputError(
+                f"--mirror {redact_url(value)!r}: expected PREFIX=LOCATION",
+                hint="e.g. --mirror https://github.com/=/srv/mirror/github.com/",
+            )
+        mirrors[prefix.strip()] = location.strip()
+    return mirrors

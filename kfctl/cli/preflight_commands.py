@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kfctl.cli.context import error_boundary, global_options
-from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOption, ManifestsDirOption, OutputOption
+from kfctl.cli.options import (
+    ComponentsArgument,
+    ConfigOption,
+    KustomizeBinOption,
+    ManifestsDirOption,
+    MirrorOption,
+    OutputOption,
+    mirror_map,
+)
 from kfctl.output import OutputFormat, emit
 from kfctl.preflight.report import FailOn
 
@@ -39,6 +47,7 @@ def preflight(
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
+    mirror: MirrorOption = None,
     only: OnlyOption = None,
     skip: SkipOption = None,
     ignore_preflight_errors: IgnoreOption = None,
@@ -73,7 +82,7 @@ def preflight(
         context=kubeconfig_context(globals_.kubeconfig, globals_.context),
     )
     options.validate(CHECK_IDS)  # a wrong ID is bad input: exit 2 before rendering or connecting
-    render = RenderOptions(config, manifests_dir, kustomize_bin, components or [])
+    render = RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror))
     report = run(render, ClusterTarget(globals_.kubeconfig, globals_.context), options)
     _emit(report, output)
     if report.exit_code:

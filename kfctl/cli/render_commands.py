@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kfctl.cli.context import error_boundary
-from kfctl.cli.options import ComponentsArgument, ConfigOption, KustomizeBinOption, ManifestsDirOption, OutputOption
+from kfctl.cli.options import (
+    ComponentsArgument,
+    ConfigOption,
+    KustomizeBinOption,
+    ManifestsDirOption,
+    MirrorOption,
+    OutputOption,
+    mirror_map,
+)
 from kfctl.output import OutputFormat, emit, log_console
 
 if TYPE_CHECKING:
@@ -36,7 +44,7 @@ def init(
         str | None,
         typer.Option(
             "--platform",
-            help="Platform release (kfctl platforms list); default kubeflow-1.10 "
+            help="Platform release (kfctl platforms list); default the newest "
             "(with --from-kfdef: the KfDef's kfctl.dev/platform annotation, if any).",
         ),
     ] = None,
@@ -71,6 +79,7 @@ def generate(
     components: ComponentsArgument = None,
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
+    mirror: MirrorOption = None,
     no_vendor: Annotated[
         bool, typer.Option("--no-vendor", help="Reference the sources in place instead of copying them.")
     ] = False,
@@ -82,7 +91,9 @@ def generate(
     from kfctl.render.service import generate as run_generate
 
     _print_conversion_notes(load_app_config(config))  # GenerateResult does not carry the config
-    result = run_generate(RenderOptions(config, manifests_dir, None, components or []), vendor=not no_vendor)
+    result = run_generate(
+        RenderOptions(config, manifests_dir, None, components or [], mirror_map(mirror)), vendor=not no_vendor
+    )
     emit(
         "GenerateResult",
         result.as_dict(),
@@ -97,6 +108,7 @@ def build(
     config: ConfigOption = Path("kfctl.yaml"),
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
+    mirror: MirrorOption = None,
     out: Annotated[str, typer.Option("-o", "--out", help="- for stdout, or a directory (one file per component).")] = (
         "-"
     ),
@@ -105,7 +117,7 @@ def build(
     from kfctl.render.service import RenderOptions, write_build_output
     from kfctl.render.service import build as run_build
 
-    result = run_build(RenderOptions(config, manifests_dir, kustomize_bin, components or []))
+    result = run_build(RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)))
     console = log_console()
     _print_conversion_notes(result.app.config)
     if out == "-":

@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from kfctl.data import CATALOGS, KUSTOMIZE, data_dir, empty_dir_error
 from kfctl.schema import Field, ListOf, MapOf, Obj, Str, Where, load_yaml_file
 
@@ -87,6 +89,23 @@ class Platform:
     @property
     def primary_source(self) -> str:
         return next(iter(self.sources))
+
+    @property
+    def version(self) -> Version:
+        """The release on one scale across the switch to calendar versions: v1.11.0 < 26.03 < 26.03.1."""
+        return release_version(self.release or self.name.rsplit("-", 1)[-1])
+
+
+def release_version(text: str) -> Version:
+    try:
+        return Version(text.removeprefix("v"))
+    except InvalidVersion:
+        return Version("0")
+
+
+def newest(platforms: dict[str, Platform]) -> Platform:
+    """The newest release (what `kfctl init` installs unless told otherwise)."""
+    return max(platforms.values(), key=lambda p: p.version)
 
 
 GATE = Obj(

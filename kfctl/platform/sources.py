@@ -1,30 +1,27 @@
 """Where a platform's manifests come from: a local directory, a remote archive, or a mirror.
 
-Interface: `resolve_source` turns a source into a local directory; the render step calls
-`find_remote_resources` / `rewrite_remote_resources` for the remote resources kustomizations list themselves.
+Interface: `resolve_source` turns a source into a local directory. The remote resources kustomizations
+list themselves (fetched by kustomize at build time) are kfctl.platform.remote's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -33,6 +30,14 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
 from kfctl.errors import SourceError
+from kfctl.platform.locations import apply_mirror as _apply_mirror
+from kfctl.platform.locations import as_local_path as _as_local_path
+from kfctl.platform.locations import first_line as _first_line
+from kfctl.platform.locations import make_dir as _make_dir
+from kfctl.platform.locations import redact_url as _redact_url
+from kfctl.platform.locations import scrub as _scrub
+from kfctl.platform.locations import strip_userinfo as _strip_userinfo
+from kfctl.platform.locations import write_atomically as _write_atomically
 
 
 @dataclass(frozen=True)
@@ -78,20 +83,8 @@ class SourceContext:
 _DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _CHUNK_SIZE = 1 << 16
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
-# Query parameters that carry credentials in signed or tokenised URLs (S3, GCS, GitLab, ...).
-_SENSITIVE_QUERY_KEY = re.compile(r"token|sig|secret|passw|credential|auth|key", re.IGNORECASE)
 # Sources may be resolved from several threads; the lock file is read-modify-written.
 _LOCK_FILE_GUARD = threading.Lock()
-
-_KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
-# `bases` is the deprecated spelling of `resources`; kustomize v5 still builds it.
-_ENTRY_FIELDS = ("resources", "components", "bases")
-_REMOTE_PREFIXES = ("http://", "https://", "git::", "git@", "git://", "ssh://")
-_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}(?::\d+)?", re.IGNORECASE)
-_PLAIN_SCALAR = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@%?&=+~-]*")
-_MIRRORED_DIR = "_mirrored"
-# libyaml when present: whole upstream trees of kustomizations are scanned.
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # --- resolving a source -----------------------------------------------------------------------------------------
@@ -424,296 +417,3 @@ def _tree_root(unpacked: Path, spec: SourceSpec, shown: str) -> Path:
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return unpacked
-
-
-# --- remote resources inside kustomizations ---------------------------------------------------------------------
-
-
-def find_remote_resources(tree: Path) -> list[tuple[Path, str]]:
-    """Every (kustomization file, entry) under `tree` whose `resources`/`components` entry kustomize would fetch.
-
-    An air-gapped render would fail on these, so kfctl warns about the ones no mirror covers.
-    Kustomizations that do not parse are skipped: kustomize reports them if anything builds them.
-    """
-    found: list[tuple[Path, str]] = []
-    for kustomization in _kustomization_files(tree):
-        document = _load_quietly(kustomization)
-        for _field, _index, entry in _listed_entries(document):
-            if _is_remote_entry(entry, kustomization.parent):
-                found.append((kustomization, entry))
-    return found
-
-
-def rewrite_remote_resources(tree: Path, mirrors: dict[str, str], out_dir: Path) -> Path:
-    """Point the remote resources of `tree`'s kustomizations at their mirrors; return the tree to render.
-
-    Returns `tree` itself when no remote entry has a mirror. Otherwise copies `tree` to `out_dir` (which must be
-    missing or empty: the caller names it by content) and edits the copies. A mirrored file is copied under
-    `_mirrored/` beside its kustomization, because kustomize's load restrictor only reads files inside the
-    kustomization's root; a mirrored folder is referenced by relative path, as kustomize builds folders anywhere.
-    """
-    planned: dict[Path, dict[str, str]] = {}  # kustomization relative to tree -> {remote entry: its mirror}
-    for kustomization, entry in find_remote_resources(tree):
-        mirrored = _apply_mirror(entry, mirrors)
-        if mirrored is not None:
-            planned.setdefault(kustomization.relative_to(tree), {})[entry] = mirrored
-    if not planned:
-        return tree
-
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise SourceError(f"{out_dir} exists and is not an empty folder; remove it, or give another output folder")
-    _make_dir(out_dir.parent, "output folder's parent")
-    # Edited in a sibling staging folder and renamed, so `out_dir` never holds a half-written tree.
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
-    final = out_dir.parent.resolve() / out_dir.name
-    try:
-        _copy_tree(tree, staging, out_dir)
-        for relative, mirrored_by_entry in sorted(planned.items()):
-            replacements = _mirror_entries(
-                tree / relative, staging / relative.parent, final / relative.parent, mirrored_by_entry
-            )
-            _replace_entries(staging / relative, replacements)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def _mirror_entries(
-    original: Path, staged_dir: Path, final_dir: Path, mirrored_by_entry: dict[str, str]
-) -> dict[str, str]:
-    """The new value of each remote entry of one kustomization; copies mirrored files next to it."""
-    replacements: dict[str, str] = {}
-    copied: dict[str, Path] = {}  # name under _mirrored/ -> the mirror file it holds
-    for entry, mirrored in mirrored_by_entry.items():
-        local = _as_local_path(mirrored)
-        if local is not None:
-            # A git target's `?ref=` and `//` subfolder separator mean nothing to a local path.
-            local = Path(os.path.normpath(str(local).split("?", 1)[0]))
-        if local is None:
-            replacements[entry] = mirrored  # another URL: kustomize fetches from the mirror
-        elif local.is_dir():
-            replacements[entry] = os.path.relpath(local.resolve(), final_dir)
-        elif local.is_file():
-            name = _free_name(local, copied)
-            copied[name] = local
-            target = staged_dir / _MIRRORED_DIR / name
-            _make_dir(target.parent, "mirror copy folder")
-            try:
-                shutil.copyfile(local, target)
-            except OSError as e:
-                raise SourceError(f"cannot copy mirror {local} to {target}: {e.strerror}; fix permissions") from e
-            replacements[entry] = f"{_MIRRORED_DIR}/{name}"
-        else:
-            raise SourceError(
-                f"{original}: the mirror of {_redact_url(entry)} is {local}, which does not exist; "
-                "fix the mirrors entry that maps it"
-            )
-    return replacements
-
-
-def _free_name(source: Path, taken: dict[str, Path]) -> str:
-    name, n = source.name, 1
-    while name in taken and taken[name] != source:
-        n += 1
-        name = f"{source.stem}-{n}{source.suffix}"
-    return name
-
-
-def _replace_entries(kustomization: Path, replacements: dict[str, str]) -> None:
-    """Swap entries in place in the file's text, so every other byte (comments, layout) stays as it was.
-
-    ruamel's round-trip loader gives each entry's line and column. A full round-trip dump would reflow
-    upstream files: comments before a `---` are dropped and indentation is normalised.
-    """
-    text = kustomization.read_text(encoding="utf-8")
-    document = YAML().load(text)
-    lines = text.splitlines(keepends=True)
-    edits: list[tuple[int, int, int, str]] = []  # line, start column, end column, new token
-    spliceable = True
-    for field_name, index, entry in _listed_entries(document):
-        if entry not in replacements:
-            continue
-        line, column = document[field_name].lc.item(index)
-        end = _token_end(lines[line], column, entry)
-        if end is None:
-            spliceable = False
-            break
-        edits.append((line, column, end, _yaml_scalar(replacements[entry])))
-    if spliceable:
-        for line, column, end, token in sorted(edits, reverse=True):
-            lines[line] = lines[line][:column] + token + lines[line][end:]
-        spliced = "".join(lines)
-        if _entries_after(spliced) == _expected_entries(document, replacements):
-            _write_atomically(kustomization, spliced)
-            return
-    # The entry's source text was not recognisable (escapes, multi-line scalar): let ruamel write the file.
-    for field_name, index, entry in _listed_entries(document):
-        if entry in replacements:
-            document[field_name][index] = replacements[entry]
-    rt = YAML()
-    rt.width = 4096
-    rt.indent(mapping=2, sequence=4, offset=2)
-    out = StringIO()
-    rt.dump(document, out)
-    _write_atomically(kustomization, out.getvalue())
-
-
-def _token_end(line: str, column: int, entry: str) -> int | None:
-    for token in (entry, "'" + entry.replace("'", "''") + "'", json.dumps(entry)):
-        if line.startswith(token, column):
-            return column + len(token)
-    return None
-
-
-def _yaml_scalar(value: str) -> str:
-    if _PLAIN_SCALAR.fullmatch(value) and not value.endswith(":"):
-        return value
-    return json.dumps(value)  # a JSON string is a valid double-quoted YAML scalar
-
-
-def _entries_after(text: str) -> list[tuple[str, int, str]] | None:
-    try:
-        return list(_listed_entries(yaml.load(text, Loader=_SafeLoader)))
-    except yaml.YAMLError:
-        return None
-
-
-def _expected_entries(document: object, replacements: dict[str, str]) -> list[tuple[str, int, str]]:
-    return [(f, i, replacements.get(entry, entry)) for f, i, entry in _listed_entries(document)]
-
-
-def _kustomization_files(tree: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if name in _KUSTOMIZATION_FILES:
-                yield Path(dirpath) / name
-
-
-def _load_quietly(path: Path) -> object:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-
-
-def _listed_entries(document: object) -> Iterator[tuple[str, int, str]]:
-    """(field, index, entry) for each string entry of the fields that list resources."""
-    if not isinstance(document, dict):
-        return
-    for field_name in _ENTRY_FIELDS:
-        items = document.get(field_name)
-        if isinstance(items, list):
-            for index, item in enumerate(items):
-                if isinstance(item, str):
-                    yield field_name, index, item
-
-
-def _is_remote_entry(entry: str, kustomization_dir: Path) -> bool:
-    if entry.lower().startswith(_REMOTE_PREFIXES):
-        return True
-    # kustomize tries an entry as a local file or folder first, so `github.com-sa.yaml` stays local.
-    return _looks_like_host_path(entry) and not (kustomization_dir / entry).exists()
-
-
-def _looks_like_host_path(entry: str) -> bool:
-    """`github.com/org/repo/path?ref=v1`: kustomize's scheme-less remote target."""
-    host, slash, _ = entry.partition("/")
-    return bool(slash) and _HOST.fullmatch(host) is not None
-
-
-# --- URLs and mirrors -------------------------------------------------------------------------------------------
-
-
-def _apply_mirror(location: str, mirrors: Mapping[str, str]) -> str | None:
-    """`location` with its longest mirrored prefix replaced, or None when no mirror covers it."""
-    prefixes = [prefix for prefix in mirrors if prefix and location.startswith(prefix)]
-    if not prefixes:
-        return None
-    prefix = max(prefixes, key=len)
-    return mirrors[prefix] + location[len(prefix) :]
-
-
-def _as_local_path(location: str) -> Path | None:
-    """The local path a mirror value names (a plain path or file://), or None for a URL or remote target."""
-    parts = urlsplit(location)
-    if parts.scheme.lower() == "file":
-        return Path(unquote(parts.path))
-    if parts.scheme or location.lower().startswith(_REMOTE_PREFIXES):
-        return None
-    if _looks_like_host_path(location) and not Path(location).exists():
-        return None
-    return Path(location).expanduser()
-
-
-def _redact_url(url: str) -> str:
-    """`url` fit to print or store: no `user:pass@`, no credential-like query values."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(_SENSITIVE_QUERY_KEY.search(key) for key, _ in pairs):
-        query = urlencode([(k, "REDACTED" if _SENSITIVE_QUERY_KEY.search(k) else v) for k, v in pairs])
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query))
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _scrub(text: str, url: str) -> str:
-    """`text` (a library's error message) without the secrets `url` carries."""
-    parts = urlsplit(url)
-    text = text.replace(url, _redact_url(url))
-    secrets = [parts.netloc.rpartition("@")[0], parts.password or ""]
-    secrets += [v for k, v in parse_qsl(parts.query) if _SENSITIVE_QUERY_KEY.search(k)]
-    for secret in secrets:
-        if len(secret) >= 4:  # shorter ones would garble the message and reveal little
-            text = text.replace(secret, "***")
-    return text
-
-
-# --- small file helpers -----------------------------------------------------------------------------------------
-
-
-def _make_dir(path: Path, what: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SourceError(
-            f"cannot create the {what} {path}: {e.strerror}; fix its permissions or choose another"
-        ) from e
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(name, path)
-    except OSError as e:
-        Path(name).unlink(missing_ok=True)
-        raise SourceError(f"cannot write {path}: {e.strerror}; fix its permissions") from e
-
-
-def _copy_tree(tree: Path, dest: Path, shown_dest: Path) -> None:
-    """Copy `tree` into `dest` with writable folders: upstream trees are often read-only."""
-    try:
-        shutil.copytree(tree, dest, copy_function=shutil.copyfile, ignore_dangling_symlinks=True, dirs_exist_ok=True)
-        for dirpath, _dirnames, _filenames in os.walk(dest):
-            os.chmod(dirpath, os.stat(dirpath).st_mode | stat.S_IRWXU)
-    except (OSError, shutil.Error) as e:
-        raise SourceError(
-            f"cannot copy {tree} to {shown_dest}: {_first_line(e)}; check free space and permissions"
-        ) from e
-
-
-def _first_line(error: object) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -21,6 +21,7 @@ import yaml
 from kfctl.config.app import ComponentConfig
 from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
+from kfctl.platform.remote import kustomization_file
 from kfctl.render.documents import RenderedDocument, split_documents
 from kfctl.render.kustomize import Kustomize
 from kfctl.render.overrides import RESOURCE_KINDS, Original, check_overrides, explain_render_failure
@@ -49,18 +50,25 @@ def component_kustomization(
     component: ResolvedComponent, source_dir: Path, project_dir: Path, at: Path
 ) -> dict[str, Any]:
     """The kustomization of one component, written in directory `at`, its paths under `source_dir`
-    (and `kfctl:` paths under the project's kustomize folder `project_dir`)."""
-    resources = [
-        os.path.relpath(source_dir / path, at) for path in component.paths if not path.startswith(PROJECT_PREFIX)
-    ]
+    (and `kfctl:` paths under the project's kustomize folder `project_dir`). A path that holds a
+    kustomize Component (a project one, or a release's own such as v1.11's PSS component the example
+    lists under `components:`) is listed under `components:`, in catalog order, as kustomize requires."""
+    resources: list[str] = []
+    components: list[str] = []
+    for path in component.paths:
+        if path.startswith(PROJECT_PREFIX):
+            components.append(os.path.relpath(project_dir / path.removeprefix(PROJECT_PREFIX), at))
+        elif is_kustomize_component(source_dir / path):
+            components.append(os.path.relpath(source_dir / path, at))
+        else:
+            resources.append(os.path.relpath(source_dir / path, at))
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": resources,
     }
-    extra = [p.removeprefix(PROJECT_PREFIX) for p in component.paths if p.startswith(PROJECT_PREFIX)]
-    if extra:
-        kustomization["components"] = [os.path.relpath(project_dir / path, at) for path in extra]
+    if components:
+        kustomization["components"] = components
     config = component.config
     if config.images:
         kustomization["images"] = [dict(image) for image in config.images]
@@ -75,6 +83,18 @@ def component_kustomization(
     if patches:
         kustomization["patches"] = patches
     return kustomization
+
+
+def is_kustomize_component(directory: Path) -> bool:
+    """Whether the folder's kustomization is `kind: Component` (kustomize refuses one under `resources`)."""
+    file = kustomization_file(directory)
+    if file is None:
+        return False
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # kustomize reports the broken file itself, with its own message
+    return isinstance(document, dict) and document.get("kind") == "Component"
 
 
 def _literal(value: Any) -> str:

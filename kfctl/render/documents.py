@@ -55,8 +55,13 @@ class RenderedDocument:
     @property
     def obj(self) -> dict[str, Any]:
         if self._parsed is None:
-            self._parsed = yaml.load(self.text, Loader=_LOADER)
+            self._parsed = load_yaml(self.text)
         return self._parsed
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, with the C loader when PyYAML has it (rendered manifests are large)."""
+    return yaml.load(text, Loader=_LOADER)
 
 
 def split_documents(text: str, origin: str) -> list[RenderedDocument]:

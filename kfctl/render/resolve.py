@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from kfctl.platform.catalog import (
     project_kustomize_dir,
 )
 from kfctl.platform.graph import dependency_closure, waves
-from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source, rewrite_remote_resources
+from kfctl.platform.remote import plan_rewrite, rewrite_remote_resources
+from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source
+from kfctl.render.airgap import RemoteUse, merged_mirrors, refuse_uncovered, remote_uses
 from kfctl.schema import Where, line_of, load_yaml_file, suggest
 
 
@@ -60,6 +63,8 @@ class ResolvedApp:
     components: list[ResolvedComponent]  # in apply order: wave, then name
     waves: list[list[str]]
     source_roots: dict[str, Path] = field(default_factory=dict)
+    mirrors: dict[str, str] = field(default_factory=dict)  # the config's and --mirror's, merged
+    remote: list[RemoteUse] = field(default_factory=list)  # remote entries the components' builds would fetch
 
     def component(self, name: str) -> ResolvedComponent:
         return next(c for c in self.components if c.name == name)
@@ -98,9 +103,14 @@ def resolve_app(
     *,
     manifests_dir: Path | None = None,
     only: list[str] | None = None,
+    mirrors: Mapping[str, str] | None = None,
+    check_remote: bool = True,
 ) -> ResolvedApp:
     """Check the config against catalog and profile; find the sources. `only` limits to those components
-    and their dependencies (`kfctl generate COMPONENT…`)."""
+    and their dependencies (`kfctl generate COMPONENT…`). `mirrors` (--mirror) win over the config's.
+    `check_remote`: refuse remote entries the render cannot get, and point the others at their mirrors;
+    False (`kfctl sources remote`): only list them, the trees as they are."""
+    all_mirrors = merged_mirrors(config.mirrors, config.directory, mirrors or {}, Path.cwd())
     platform = platform_by_name(config.platform, config.where_platform)
     profile = load_profile(config.profile, base=config.directory, where=config.where_profile)
     chosen = _chosen_components(config, platform)
@@ -131,7 +141,7 @@ def resolve_app(
         component_waves = [wave for wave in component_waves if wave]
     wave_of = {name: index for index, wave in enumerate(component_waves) for name in wave}
     used_sources = sorted({platform.components[name].source for name in wave_of} | {PROJECT_SOURCE})
-    roots = _resolve_sources(config, platform, used_sources, manifests_dir)
+    roots = _resolve_sources(config, platform, used_sources, manifests_dir, all_mirrors)
     resolved = []
     for wave in component_waves:
         for name in wave:
@@ -157,7 +167,24 @@ def resolve_app(
                         hint=f"does the source hold {platform.name} ({platform.release})? check source/--manifests-dir",
                     )
             resolved.append(resolved_component)
-    return ResolvedApp(config, profile, platform, resolved, component_waves, roots)
+    uses = remote_uses([walk for c in resolved for walk in _walks(c)], all_mirrors)
+    if check_remote:
+        refuse_uncovered(uses)
+        roots = {name: _mirrored(root, all_mirrors, name, uses) for name, root in roots.items()}
+        for mirrored in resolved:
+            mirrored.source_root = roots[mirrored.definition.source]
+            mirrored.project_root = roots[PROJECT_SOURCE]
+    return ResolvedApp(config, profile, platform, resolved, component_waves, roots, all_mirrors, uses)
+
+
+def _walks(component: ResolvedComponent) -> list[tuple[str, str, Path, list[Path]]]:
+    """(component, source, root, directories) for the remote-entry walk: `kfctl:` paths are the project's."""
+    project = [component.directory(p) for p in component.paths if p.startswith(PROJECT_PREFIX)]
+    upstream = [component.directory(p) for p in component.paths if not p.startswith(PROJECT_PREFIX)]
+    walks = [(component.name, component.definition.source, component.source_root, upstream)]
+    if project and component.project_root is not None:
+        walks.append((component.name, PROJECT_SOURCE, component.project_root, project))
+    return walks
 
 
 def _chosen_components(config: AppConfig, platform: Platform) -> list[ComponentConfig]:
@@ -198,7 +225,7 @@ def _with_profile_parameters(component: ComponentConfig, profile: ClusterProfile
 
 
 def _resolve_sources(
-    config: AppConfig, platform: Platform, used: list[str], manifests_dir: Path | None
+    config: AppConfig, platform: Platform, used: list[str], manifests_dir: Path | None, mirrors: dict[str, str]
 ) -> dict[str, Path]:
     """Where each source comes from: --manifests-dir, else the config's source, else
     $KFCTL_MANIFESTS_DIR, else the release archive named by the catalog."""
@@ -217,7 +244,7 @@ def _resolve_sources(
             cache_dir=cache_dir() / "sources",
             lock_file=config.directory / "kfctl.lock",
             manifests_dir=directory.expanduser().resolve() if directory else None,
-            mirrors=config.mirrors,
+            mirrors=mirrors,
         )
         subdir = None
         if directory is not None:
@@ -238,16 +265,26 @@ def _resolve_sources(
         # The primary source may be the manifests directory itself; others sit inside it by folder name.
         root = resolve_source(spec, context, only_source=name == platform.primary_source)
         root = root / subdir if subdir else root
-        roots[name] = _mirrored(root, config.mirrors, name)
+        roots[name] = root
     return roots
 
 
-def _mirrored(root: Path, mirrors: dict[str, str], name: str) -> Path:
-    """Remote resources inside the tree, redirected to their mirrors (a rewritten copy, cached)."""
-    if not mirrors:
+def _mirrored(root: Path, mirrors: dict[str, str], name: str, uses: list[RemoteUse]) -> Path:
+    """The tree with the remote entries the components reach pointed at their mirrors (a rewritten copy, cached);
+    entries no mirror covers are left to kustomize."""
+    inside = [(use.kustomization, use.target.entry) for use in uses if use.source == name]
+    planned = plan_rewrite(root, mirrors, [(k, entry) for k, entry in inside if k.is_relative_to(root)])
+    if not planned:
         return root
-    key = hashlib.sha256(f"{root}\n{sorted(mirrors.items())}".encode()).hexdigest()[:16]
+    # Named by what the copy holds: the tree, each rewritten entry's target, and each copied file's version.
+    lines = [str(root)]
+    for relative, coverage_by_entry in sorted(planned.items()):
+        for entry, coverage in sorted(coverage_by_entry.items()):
+            local = coverage.local
+            version = f"{local.stat().st_size}:{local.stat().st_mtime_ns}" if local and local.is_file() else ""
+            lines.append(f"{relative}\t{entry}\t{coverage.location}\t{version}")
+    key = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
     out_dir = cache_dir() / "mirrored" / f"{name}-{key}"
     if out_dir.is_dir() and any(out_dir.iterdir()):
         return out_dir
-    return rewrite_remote_resources(root, mirrors, out_dir)
+    return rewrite_remote_resources(root, mirrors, out_dir, planned=planned)

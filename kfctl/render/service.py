@@ -14,13 +14,12 @@ from typing import Any
 from kfctl.config.app import APP, AppConfig, load_app_config, new_app_config
 from kfctl.config.profiles import ClusterProfile, list_profiles, load_profile
 from kfctl.errors import ConfigError, InputError
-from kfctl.platform.catalog import Platform, load_platforms
+from kfctl.platform.catalog import Platform, load_platforms, newest
+from kfctl.render.airgap import remote_report
 from kfctl.render.appdir import GenerateResult, generate_app_dir
 from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text, render_app
 from kfctl.render.kustomize import find_kustomize
 from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
-
-DEFAULT_PLATFORM = "kubeflow-1.10"
 
 
 @dataclass
@@ -29,6 +28,7 @@ class RenderOptions:
     manifests_dir: Path | None = None
     kustomize_bin: str | None = None
     components: list[str] = field(default_factory=list)  # empty or ["all"]: every enabled component
+    mirrors: dict[str, str] = field(default_factory=dict)  # --mirror PREFIX=LOCATION, over the config's mirrors
 
 
 @dataclass
@@ -60,9 +60,22 @@ def _only(components: list[str]) -> list[str] | None:
     return selected or None
 
 
-def load_and_resolve(options: RenderOptions) -> ResolvedApp:
+def load_and_resolve(options: RenderOptions, *, check_remote: bool = True) -> ResolvedApp:
     config = load_app_config(options.config_path)
-    return resolve_app(config, manifests_dir=options.manifests_dir, only=_only(options.components))
+    return resolve_app(
+        config,
+        manifests_dir=options.manifests_dir,
+        only=_only(options.components),
+        mirrors=options.mirrors,
+        check_remote=check_remote,
+    )
+
+
+def remote_sources(options: RenderOptions) -> tuple[ResolvedApp, dict[str, Any]]:
+    """`kfctl sources remote`: every remote entry the enabled components would fetch and its mirror, if any.
+    A report: nothing is refused, probed or copied."""
+    app = load_and_resolve(options, check_remote=False)
+    return app, remote_report(app.remote, app.mirrors)
 
 
 def build(options: RenderOptions, on_component: Callable[[str, int], None] | None = None) -> BuildResult:
@@ -118,7 +131,7 @@ def init_app(
                 "--profile is required",
                 hint="name a cluster profile (kfctl profiles list), or convert a KfDef v1 file with --from-kfdef",
             )
-        platform = platform or DEFAULT_PLATFORM
+        platform = platform or newest(load_platforms()).name
         release = platform_by_name(platform)
         load_profile(profile, base=app_dir)
         chosen = components or list(release.default_components)
@@ -153,11 +166,13 @@ def _kfdef_app_config(kfdef: Path, app_dir: Path, *, profile: str | None, platfo
 
 
 def platforms() -> list[Platform]:
-    return list(load_platforms().values())
+    """Oldest release first."""
+    return sorted(load_platforms().values(), key=lambda p: p.version)
 
 
-def components_of(platform: str) -> Platform:
-    return platform_by_name(platform)
+def components_of(platform: str | None) -> Platform:
+    """A release's components; None: the newest release's."""
+    return platform_by_name(platform) if platform else newest(load_platforms())
 
 
 def profiles() -> list[ClusterProfile]:

@@ -2,7 +2,7 @@
 """Apply benchmark: kfctl's apply engine against kubectl and against a raw server-side-apply loop,
 each from an empty simulated cluster, measured in one run.
 
-    python3 scripts/bench/apply.py [--parts a,b,c,d] [--readme-sleep 20] [--objects 2000] [--big 10000] [--keep]
+    python3 scripts/bench/apply.py [--parts a,b,c,d,r] [--readme-sleep 20] [--objects 2000] [--big 10000] [--keep]
 
 (a) Full Kubeflow 1.10 (profile simulated, default components) until everything is applied and every
     Deployment is Available: `kfctl apply` / the Kubeflow README retry loop / a hand-ordered kubectl
@@ -14,6 +14,8 @@ each from an empty simulated cluster, measured in one run.
 (c) No-op re-apply of (a) and (b). Target: no-op / first apply <= 0.25.
 (d) The synthetic platform at 10,000 objects: time and peak RSS of kfctl.
     Targets: time / 2,000-object time <= 5.5, peak RSS <= 400 MB.
+(r) Every release kfctl knows with remote resources mirrored (1.10, 1.11, 26.03 by default): one full
+    `kfctl apply` each on an empty cluster, time and requests side by side (no target: a comparison).
 
 Everything that talks to the cluster runs in its network namespace (`scripts/local-cluster exec`);
 the benchmark's own cluster is `bench` (never the default one), recreated empty before each
@@ -926,6 +928,32 @@ class Bench:
                 "",
             ]
 
+    # -- (r) the releases side by side ----------------------------------------------------------
+
+    def part_r(self) -> None:
+        mirror = self.args.manifests_dir / "mirror" / "github.com"
+        rows = []
+        for platform in self.args.releases.split(","):
+            config = self.workdir / platform / "kfctl.yaml"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(
+                KUBEFLOW_CONFIG.replace("kubeflow-1.10", platform)
+                + f"  mirrors: {{'https://github.com/': '{mirror}/'}}\n"
+            )
+            self.fresh()
+            run = kfctl_apply(
+                f"(r) {platform}", config, self.args.manifests_dir, wait=True,
+                concurrency=self.args.concurrency, extra_args=self.kfctl_args,
+            )  # fmt: skip
+            rows.append((platform, run))
+        base = rows[0][1].wall if rows else 0.0
+        for platform, run in rows:
+            self.figure(
+                f"(r) {platform}: {run.report.get('status', 'failed')} in {run.wall:.1f}s "
+                f"({ratio(run.wall, base):.2f}x {rows[0][0]}), {run.objects} objects, "
+                f"{run.report.get('requests', '?')} requests, CPU {run.run.cpu:.1f}s{run.note}"
+            )
+
     # -- (a) and its no-op ----------------------------------------------------------------------
 
     def part_a(self, *, methods: bool, noop: bool) -> None:
@@ -1160,11 +1188,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="pause after starting a fresh cluster (s)")
     parser.add_argument("--skip-preflight", action="store_true", help="pass --skip-preflight to kfctl apply")
     parser.add_argument("--timeline", action="store_true", help="print where the time goes for every target")
+    parser.add_argument(
+        "--releases", default="kubeflow-1.10,kubeflow-1.11,kubeflow-26.03", help="platforms of part (r)"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the bench cluster (and the work dir) in place")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts <= {"a", "b", "c", "d"}:
-        parser.error(f"--parts: unknown {sorted(parts - {'a', 'b', 'c', 'd'})}; choose from a,b,c,d")
+    if not parts <= {"a", "b", "c", "d", "r"}:
+        parser.error(f"--parts: unknown {sorted(parts - {'a', 'b', 'c', 'd', 'r'})}; choose from a,b,c,d,r")
     if args.components < 10:
         parser.error("--components: at least 10")
     if os.geteuid() != 0:
@@ -1185,6 +1216,8 @@ def main() -> None:
             bench.part_b(full="b" in parts, noop="c" in parts)
         if "d" in parts:
             bench.part_d()
+        if "r" in parts:
+            bench.part_r()
     finally:
         if args.keep:
             log(f"--keep: cluster {CLUSTER_NAME} left up (KFCTL_CLUSTER_NAME={CLUSTER_NAME} "

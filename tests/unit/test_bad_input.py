@@ -192,3 +192,16 @@ def test_tampered_archive(tmp_path: Path, archive_server: ArchiveServer) -> None
     )
     assert_one_line_input_error(result, "sha256 mismatch")
     assert archive_server.requests == 1
+
+
+def test_a_profile_that_picks_an_overlay_the_release_lacks(tmp_path: Path) -> None:
+    (tmp_path / "edge.yaml").write_text(
+        "apiVersion: kfctl.dev/v1alpha1\nkind: ClusterProfile\nmetadata: {name: edge}\n"
+        "spec:\n  description: a site profile\n  components:\n    istio: {overlay: edge-mesh}\n"
+    )
+    (tmp_path / "kfctl.yaml").write_text(
+        "apiVersion: kfctl.dev/v1alpha1\nkind: AppConfig\nmetadata: {name: bad}\n"
+        "spec:\n  profile: edge.yaml\n  platform: kubeflow-1.10\n  components: [istio]\n"
+    )
+    result = kfctl("build", "-f", "kfctl.yaml", cwd=tmp_path)
+    assert_one_line_input_error(result, "has no overlay 'edge-mesh' (set by profile edge)")

@@ -33,10 +33,13 @@ def test_init_writes_a_config_that_builds(tmp_path: Path) -> None:
     result = kfctl("init", str(app_dir), "--profile", "kind", "--components", "cert-manager,istio,oauth2-proxy")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((app_dir / "kfctl.yaml").read_text())
+    listed = json.loads(kfctl("platforms", "list", "-o", "json").stdout)["items"]
+    newest_release = listed[-1]["name"]  # listed oldest first
+    assert {p["name"] for p in listed} >= {"kubeflow-1.9", "kubeflow-1.10"}
     assert config["spec"] == {
         **config["spec"],
         "profile": "kind",
-        "platform": "kubeflow-1.10",
+        "platform": newest_release,
         "components": ["cert-manager", "istio", "oauth2-proxy"],
     }
     again = kfctl("init", str(app_dir), "--profile", "kind")
@@ -59,7 +62,14 @@ def test_init_rejects_unknown_names(tmp_path: Path) -> None:
 def test_generate_writes_components_and_order(tmp_path: Path) -> None:
     assert (
         kfctl(
-            "init", str(tmp_path), "--profile", "generic", "--components", "cert-manager,istio,oauth2-proxy,dex"
+            "init",
+            str(tmp_path),
+            "--profile",
+            "generic",
+            "--platform",
+            "kubeflow-1.10",
+            "--components",
+            "cert-manager,istio,oauth2-proxy,dex",
         ).returncode
         == 0
     )
@@ -73,7 +83,13 @@ def test_generate_writes_components_and_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [("platforms", "list"), ("profiles", "list"), ("components", "list"), ("profiles", "show", "gpu-onprem")]
+    "command",
+    [
+        ("platforms", "list"),
+        ("profiles", "list"),
+        ("components", "list", "--platform", "kubeflow-1.10"),
+        ("profiles", "show", "gpu-onprem"),
+    ],
 )
 def test_read_commands_speak_json(command: tuple[str, ...]) -> None:
     result = kfctl(*command, "-o", "json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -18,13 +19,8 @@ import pytest
 import yaml
 
 from kfctl.errors import SourceError
-from kfctl.platform.sources import (
-    SourceContext,
-    SourceSpec,
-    find_remote_resources,
-    resolve_source,
-    rewrite_remote_resources,
-)
+from kfctl.platform.remote import find_remote_resources, rewrite_remote_resources
+from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source
 from kfctl.render.kustomize import find_kustomize
 
 JOBSET_URL = "https://github.com/kubernetes-sigs/jobset/releases/download/v0.6.0/manifests.yaml"
@@ -569,9 +565,14 @@ def test_rewrite_points_a_git_target_at_a_mirrored_folder_outside_the_root(tmp_p
     assert rewrite_remote_resources(tree, {"github.com/acme/widgets": str(repo)}, out) == out
 
     rewritten = yaml.safe_load((out / "overlay" / KUSTOMIZATION_FILE).read_text())
-    assert rewritten == {"resources": ["../../mirrors/widgets/config/default"]}
+    assert rewritten == {"resources": ["_mirrored/default"]}
+    # A symlink (kustomize takes no absolute paths): it still resolves once the copy is vendored elsewhere.
+    assert (out / "overlay" / "_mirrored" / "default").resolve() == (repo / "config" / "default").resolve()
     assert find_remote_resources(out) == []
     assert names(kustomize(out / "overlay")) == {"widget"}
+    vendored = tmp_path / "app" / "a" / "much" / "deeper" / "folder"
+    shutil.copytree(out, vendored, symlinks=True)
+    assert names(kustomize(vendored / "overlay")) == {"widget"}
 
 
 def test_rewrite_of_the_real_upstream_training_operator_overlay(tmp_path: Path, upstream: Path) -> None:
