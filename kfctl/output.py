@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich, PyYAML and json load inside the functions that print, not at import: every command module imports
+# this one, and `kfctl --help` should not pay for them.
 
 # JSON and YAML output carry a schema version so scripts can depend on the shape: every document has
 # apiVersion, kind and schemaVersion; a command prints exactly one document on stdout.
@@ -25,6 +26,8 @@ class OutputFormat(StrEnum):
 
 def log_console() -> Console:
     """Logs and progress go to stderr so stdout stays parseable."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -39,6 +42,9 @@ def emit(
 ) -> None:
     """Print `data` as JSON/YAML (with kind and schema version) or `rows` as a table."""
     if fmt is OutputFormat.TABLE:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column, overflow="fold")  # never cut a name or URL short
@@ -51,6 +57,10 @@ def emit(
     body = data if isinstance(data, dict) else {"items": data}
     document = {"apiVersion": SCHEMA_VERSION, "kind": kind, "schemaVersion": SCHEMA_VERSION, **body}
     if fmt is OutputFormat.JSON:
+        import json
+
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     else:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(document, sort_keys=False))

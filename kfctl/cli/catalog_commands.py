@@ -1,6 +1,7 @@
 """Read commands over the catalog: components, platforms, profiles."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 from typing import Annotated, Any
 

@@ -10,7 +10,6 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import typer
-from rich.markup import escape
 
 from kfctl.errors import ExitCode, KfctlError
 from kfctl.output import OutputFormat, emit, log_console
@@ -44,6 +43,8 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except KfctlError as error:
+            from rich.markup import escape
+
             if debug:
                 traceback.print_exc()
             log_console().print(f"[red]error:[/red] {escape(error.one_line())}", markup=True, highlight=False)
@@ -56,6 +57,8 @@ def error_boundary(command: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as error:  # a bug: still one line, the traceback only with --debug
+            from rich.markup import escape
+
             if debug:
                 traceback.print_exc()
             text = " ".join(str(error).split())[:300]

@@ -1,6 +1,7 @@
 """Cluster commands: apply, diff, status, delete, history, unlock."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 import contextlib
 import sys
@@ -17,6 +18,7 @@ from kfctl.cli.options import (
     KustomizeBinOption,
     ManifestsDirOption,
     MirrorOption,
+    NoCacheOption,
     OutputOption,
     mirror_map,
 )
@@ -81,6 +83,7 @@ def apply(
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
     mirror: MirrorOption = None,
+    no_cache: NoCacheOption = False,
     wait: Annotated[
         bool | None, typer.Option("--wait/--no-wait", help="Wait for each component to be ready (settings.wait).")
     ] = None,
@@ -138,7 +141,9 @@ def apply(
         reporter = reporter_for(json_output=output is not OutputFormat.TABLE, events_file=events_stream)
         try:
             report = run_apply(
-                RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)),
+                RenderOptions(
+                    config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror), use_cache=not no_cache
+                ),
                 _target(ctx),
                 options,
                 reporter,
@@ -176,6 +181,7 @@ def diff(
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
     mirror: MirrorOption = None,
+    no_cache: NoCacheOption = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show what apply would change (server-side dry-run). Exit code 1 when there are differences."""
@@ -186,7 +192,9 @@ def diff(
 
     settings = resolve_run_settings(load_app_config(config).settings)
     result = run_diff(
-        RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)),
+        RenderOptions(
+            config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror), use_cache=not no_cache
+        ),
         _target(ctx),
         settings.concurrency,
     )

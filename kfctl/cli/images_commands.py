@@ -1,6 +1,7 @@
 """`kfctl images`: the container images the rendered platform runs, and overrides for a private registry."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from kfctl.cli.options import (
     KustomizeBinOption,
     ManifestsDirOption,
     MirrorOption,
+    NoCacheOption,
     OutputOption,
     mirror_map,
 )
@@ -32,6 +34,7 @@ def images(
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
     mirror: MirrorOption = None,
+    no_cache: NoCacheOption = False,
     output: OutputOption = OutputFormat.TABLE,
     registry: Annotated[
         str | None,
@@ -46,7 +49,9 @@ def images(
     from kfctl.render.images import list_images, registry_overrides
     from kfctl.render.service import RenderOptions
 
-    options = RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror))
+    options = RenderOptions(
+        config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror), use_cache=not no_cache
+    )
     console = log_console()
     if registry is not None:
         overrides = registry_overrides(options, registry)

@@ -1,12 +1,14 @@
 """The kfctl command line: the root app, global options and command registration."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 from typing import Annotated
 
 import typer
 
 from kfctl.cli import (
+    cache_commands,
     catalog_commands,
     deploy_commands,
     images_commands,
@@ -24,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: typer's rich help loads rich, markdown and pygments (~0.15 s)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -65,6 +68,7 @@ deploy_commands.register(app)
 preflight_commands.register(app)
 source_commands.register(app)
 images_commands.register(app)
+cache_commands.register(app)
 
 
 def run() -> None:

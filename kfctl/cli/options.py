@@ -21,6 +21,12 @@ ManifestsDirOption = Annotated[
 KustomizeBinOption = Annotated[
     str | None, typer.Option("--kustomize-bin", help="kustomize or kubectl binary to render with.")
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache", help="Build every component with kustomize, not from the render cache ($KFCTL_NO_CACHE=1)."
+    ),
+]
 ComponentsArgument = Annotated[
     list[str] | None, typer.Argument(help="Components (default: all enabled); dependencies come along.")
 ]

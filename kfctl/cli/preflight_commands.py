@@ -1,6 +1,7 @@
 """`kfctl preflight`: check the cluster before installing."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,11 +15,12 @@ from kfctl.cli.options import (
     KustomizeBinOption,
     ManifestsDirOption,
     MirrorOption,
+    NoCacheOption,
     OutputOption,
     mirror_map,
 )
 from kfctl.output import OutputFormat, emit
-from kfctl.preflight.report import FailOn
+from kfctl.preflight.fail_on import FailOn
 
 if TYPE_CHECKING:
     from kfctl.preflight.report import PreflightReport
@@ -48,6 +50,7 @@ def preflight(
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
     mirror: MirrorOption = None,
+    no_cache: NoCacheOption = False,
     only: OnlyOption = None,
     skip: SkipOption = None,
     ignore_preflight_errors: IgnoreOption = None,
@@ -82,14 +85,16 @@ def preflight(
         context=kubeconfig_context(globals_.kubeconfig, globals_.context),
     )
     options.validate(CHECK_IDS)  # a wrong ID is bad input: exit 2 before rendering or connecting
-    render = RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror))
+    render = RenderOptions(
+        config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror), use_cache=not no_cache
+    )
     report = run(render, ClusterTarget(globals_.kubeconfig, globals_.context), options)
     _emit(report, output)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
 
-def _emit(report: PreflightReport, output: OutputFormat) -> None:
+def _emit(report: "PreflightReport", output: OutputFormat) -> None:
     from rich.markup import escape
 
     data = report.as_dict()

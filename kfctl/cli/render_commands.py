@@ -1,6 +1,7 @@
 """Offline commands: init, generate, build."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from kfctl.cli.options import (
     KustomizeBinOption,
     ManifestsDirOption,
     MirrorOption,
+    NoCacheOption,
     OutputOption,
     mirror_map,
 )
@@ -66,7 +68,7 @@ def init(
     log_console().print(f"wrote {path}{converted}; next: kfctl build -f {path}", markup=False)
 
 
-def _print_conversion_notes(config: AppConfig) -> None:
+def _print_conversion_notes(config: "AppConfig") -> None:
     """Say on stderr what reading a legacy KfDef changed (nothing for a kfctl.yaml)."""
     from kfctl.config.kfdef import conversion_summary
 
@@ -109,6 +111,7 @@ def build(
     manifests_dir: ManifestsDirOption = None,
     kustomize_bin: KustomizeBinOption = None,
     mirror: MirrorOption = None,
+    no_cache: NoCacheOption = False,
     out: Annotated[str, typer.Option("-o", "--out", help="- for stdout, or a directory (one file per component).")] = (
         "-"
     ),
@@ -117,7 +120,11 @@ def build(
     from kfctl.render.service import RenderOptions, write_build_output
     from kfctl.render.service import build as run_build
 
-    result = run_build(RenderOptions(config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror)))
+    result = run_build(
+        RenderOptions(
+            config, manifests_dir, kustomize_bin, components or [], mirror_map(mirror), use_cache=not no_cache
+        )
+    )
     console = log_console()
     _print_conversion_notes(result.app.config)
     if out == "-":

@@ -1,6 +1,7 @@
 """Commands about where the manifests come from: `kfctl sources remote`."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's signature at each start
+# (`kfctl --help` too), and annotations that are objects already spare it an eval per parameter.
 
 from pathlib import Path
 

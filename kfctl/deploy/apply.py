@@ -39,6 +39,8 @@ from kfctl.platform.kinds import Stage
 # Transient errors get a bounded window of their own: a webhook may take minutes to answer, a kind
 # that is still not served after its CRD is Established will not be served by waiting.
 WEBHOOK_RETRY_SECONDS = 300.0
+# Applied for the whole plan before any component starts (CRDs take seconds to be Established).
+UPFRONT_KINDS = frozenset({"Namespace", "CustomResourceDefinition"})
 OTHER_RETRY_SECONDS = 30.0
 
 
@@ -79,6 +81,8 @@ class Executor:
         self.results = {c.name: ComponentResult(c.name, c.wave) for c in plan.components}
         self.entries: dict[ObjectRef, InventoryEntry] = {}
         self.live: dict[ObjectRef, dict[str, Any]] = {}
+        self.upfront: dict[ObjectRef, dict[str, Any]] = {}  # Namespaces and CRDs applied before any component
+        self.upfront_failures: dict[str, KfctlError] = {}
         self._entries_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         self._last_discovery = 0.0
@@ -163,7 +167,7 @@ class Executor:
             orphaned=len(change.orphaned),
             relaxed=self.plan.relaxed_objects,
         )
-        self._run_waves(set(change.unchanged))
+        self._run_components(set(change.unchanged))
         results = list(self.results.values())
         failed = [r for r in results if not r.ok]
         pruned: list[str] = []
@@ -277,15 +281,68 @@ class Executor:
 
     # -- waves and components -------------------------------------------------------------------
 
-    def _run_waves(self, unchanged: set[ObjectRef]) -> None:
+    def _run_components(self, unchanged: set[ObjectRef]) -> None:
+        """Namespaces and CRDs of the whole plan sent at once, so CRDs become Established while other work
+        goes on; each component starts as soon as its own definitions are sent and the components it
+        depends on are done, not when their whole wave is (a thread per component)."""
         components = {c.name: c for c in self.plan.components}
-        width = max((len(w) for w in self.plan.waves), default=1)
-        with ThreadPoolExecutor(max_workers=max(1, width), thread_name_prefix="kfctl-component") as runner:
-            for index, wave in enumerate(self.plan.waves):
-                self.reporter.event("wave", index=index + 1, total=len(self.plan.waves), components=wave)
-                futures = [runner.submit(self._component, components[name], unchanged) for name in wave]
-                for future in futures:
+        definitions_runner = ThreadPoolExecutor(max_workers=max(1, len(components)), thread_name_prefix="kfctl-defs")
+        definitions = self._apply_definitions_first(unchanged, definitions_runner)
+        done = {name: threading.Event() for name in components}
+        wave_of = {name: index for index, wave in enumerate(self.plan.waves) for name in wave}
+        announced: set[int] = set()
+        announce = threading.Lock()
+
+        def run(component: ComponentPlan) -> None:
+            try:
+                definitions[component.name].result()  # its own Namespaces and CRDs sent
+                for dependency in component.depends_on:
+                    if dependency in done:
+                        done[dependency].wait()
+                wave = wave_of.get(component.name, 0)
+                with announce:
+                    if wave not in announced:  # the first of its wave to start says so
+                        announced.add(wave)
+                        self.reporter.event(
+                            "wave", index=wave + 1, total=len(self.plan.waves), components=self.plan.waves[wave]
+                        )
+                self._component(component, unchanged)
+            finally:
+                done[component.name].set()
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=max(1, len(components)), thread_name_prefix="kfctl-component"
+            ) as runner:
+                for future in [runner.submit(run, c) for c in self.plan.components]:
                     future.result()
+        finally:
+            definitions_runner.shutdown(wait=True)
+
+    def _apply_definitions_first(
+        self, unchanged: set[ObjectRef], runner: ThreadPoolExecutor
+    ) -> dict[str, Future[None]]:
+        """Every Namespace and CRD of the plan at once, one group per component, while the components
+        start: a component waits for its own group only. A group that fails fails its component (and so
+        skips its dependents), not the others."""
+
+        def apply_group(name: str, objects: list[PlannedObject]) -> None:
+            try:
+                self.upfront.update(self._apply_all(objects, name))
+            except KfctlError as error:
+                self.upfront_failures[name] = error
+
+        # The components most others wait for first (istio, cert-manager): their CRDs are on the critical path.
+        dependents = _dependents(self.plan.components)
+        order = sorted(self.plan.components, key=lambda c: (-len(dependents[c.name]), c.wave))
+        return {
+            c.name: runner.submit(
+                apply_group,
+                c.name,
+                [o for o in c.stage(Stage.DEFINITIONS) if o.ref.kind in UPFRONT_KINDS and o.ref not in unchanged],
+            )
+            for c in order
+        }
 
     def _component(self, component: ComponentPlan, unchanged: set[ObjectRef]) -> None:
         result = self.results[component.name]
@@ -298,6 +355,9 @@ class Executor:
             result.finished = result.started
             return
         try:
+            failure = self.upfront_failures.get(component.name)
+            if failure is not None:
+                raise failure
             self._apply_component(component, unchanged, result)
             result.status = ComponentStatus.APPLIED if result.applied else ComponentStatus.UNCHANGED
         except ObjectFailed as error:
@@ -328,10 +388,10 @@ class Executor:
             todo = [o for o in objects if o.ref not in unchanged]
             result.unchanged += len(objects) - len(todo)
             started = time.monotonic()
-            applied = self._apply_all(todo, component.name)
+            applied = self._apply_all([o for o in todo if o.ref not in self.upfront], component.name)
             result.applied += len(todo)
             result.apply_seconds += time.monotonic() - started
-            state = {o.ref: applied.get(o.ref, self.live.get(o.ref)) for o in objects}
+            state = {o.ref: applied.get(o.ref) or self.upfront.get(o.ref) or self.live.get(o.ref) for o in objects}
             if stage is Stage.DEFINITIONS:
                 # CRDs must be Established before anything can use them; then discovery learns them.
                 crds = {ref: obj for ref, obj in state.items() if ref.kind == "CustomResourceDefinition"}
@@ -427,6 +487,26 @@ class Executor:
     def _count_writes(self, count: int) -> None:
         with self._writes_lock:
             self.writes += count
+
+
+def _dependents(components: list[ComponentPlan]) -> dict[str, set[str]]:
+    """Every component's transitive dependents."""
+    direct: dict[str, set[str]] = {c.name: set() for c in components}
+    for c in components:
+        for dependency in c.depends_on:
+            direct.setdefault(dependency, set()).add(c.name)
+    result: dict[str, set[str]] = {}
+
+    def collect(name: str) -> set[str]:
+        if name not in result:
+            result[name] = set()
+            for child in direct.get(name, ()):
+                result[name] |= {child} | collect(child)
+        return result[name]
+
+    for c in components:
+        collect(c.name)
+    return result
 
 
 def _revision(record: ReleaseRecord | None) -> int:

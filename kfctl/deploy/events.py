@@ -67,6 +67,14 @@ def describe(kind: str, fields: dict[str, Any]) -> str:
                 "(no pod answers here)"
             )
         return text
+    if kind == "render":
+        cache = fields.get("cache")
+        how = (
+            f" ({cache['hits']} components from the render cache, {cache['misses']} built)"
+            if cache
+            else " (render cache off)"
+        )
+        return f"rendered in {fields['seconds']}s{how}"
     if kind == "wave":
         return f"wave {fields['index']}/{fields['total']}: {', '.join(fields['components'])}"
     if kind == "component":

@@ -39,13 +39,16 @@ class Planned:
     plan: Plan
     partial: bool  # only some components were named: the others are neither pruned nor forgotten
     app: ResolvedApp
+    render_seconds: float = 0.0
+    cache: dict[str, Any] | None = None  # render cache hits and misses; None: --no-cache
 
 
 def plan_for(render: RenderOptions) -> Planned:
     """Render and plan; everything is validated before the cluster is touched."""
     result = build(render)
     partial = bool([c for c in render.components if c != "all"])
-    return Planned(make_plan(result, applyset_id(result.app.config.name)), partial, result.app)
+    plan = make_plan(result, applyset_id(result.app.config.name))
+    return Planned(plan, partial, result.app, result.seconds, result.cache)
 
 
 def _connect_then_plan(render: RenderOptions, target: ClusterTarget) -> tuple[Api, Planned]:
@@ -76,6 +79,7 @@ def apply(
 ) -> ApplyReport:
     """Preflight (unless `checks` is None), then apply. A failed preflight writes nothing."""
     api, planned = _connect_then_plan(render, target)
+    reporter.event("render", seconds=round(planned.render_seconds, 2), cache=planned.cache)
     with api:
 
         def checks_first() -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from kfctl import __version__
 from kfctl.errors import KfctlError
-from kfctl.kube.client import ClusterTarget, KubeClient
 
 
 def collect_versions(kubeconfig: str | None, context: str | None, *, client_only: bool) -> dict[str, Any]:
@@ -14,6 +13,8 @@ def collect_versions(kubeconfig: str | None, context: str | None, *, client_only
     versions: dict[str, Any] = {"client": {"version": __version__}}
     if client_only:
         return versions
+    from kfctl.kube.client import ClusterTarget, KubeClient  # the HTTP client: not for `version --client`
+
     try:
         with KubeClient(ClusterTarget(kubeconfig, context)) as client:
             info = client.server_version()

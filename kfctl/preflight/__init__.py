@@ -5,31 +5,38 @@ dry runs): Kubernetes version, nodes, CNI, DNS, storage, cert-manager, GPUs, the
 permissions for every object of the plan, and leftovers of earlier installs. `kfctl preflight`
 prints the report; `apply` runs the same checks and refuses to start on a failure.
 
-The report types load at once; the checks (and the HTTP client under them) when first used, so
-`kfctl --help` stays fast.
+Everything but `FailOn` (which `--fail-on` names, from a module of its own) loads when first used:
+the report types, and the checks with the HTTP client under them, so `kfctl --help` stays fast.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kfctl.preflight.report import (
-    CheckResult,
-    FailOn,
-    PreflightFailedError,
-    PreflightOptions,
-    PreflightReport,
-    Status,
-    parse_ids,
-)
+from kfctl.preflight.fail_on import FailOn
 
 if TYPE_CHECKING:
+    from kfctl.preflight.report import (
+        CheckResult,
+        PreflightFailedError,
+        PreflightOptions,
+        PreflightReport,
+        Status,
+        parse_ids,
+    )
     from kfctl.preflight.runner import CHECK_IDS, CHECKS, run_preflight
 
+_REPORT = frozenset(
+    {"CheckResult", "PreflightFailedError", "PreflightOptions", "PreflightReport", "Status", "parse_ids"}
+)
 _RUNNER = frozenset({"CHECK_IDS", "CHECKS", "run_preflight"})
 
 
 def __getattr__(name: str) -> Any:
+    if name in _REPORT:
+        from kfctl.preflight import report
+
+        return getattr(report, name)
     if name in _RUNNER:
         from kfctl.preflight import runner
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kfctl.errors import ExitCode, InputError, OperationError
 from kfctl.output import SCHEMA_VERSION
-from kfctl.schema import suggest
+from kfctl.preflight.fail_on import FailOn
 
 ALL = "all"
 
@@ -22,13 +22,6 @@ class Status(StrEnum):
     FAIL = "FAIL"
     SKIP = "SKIP"
     UNKNOWN = "UNKNOWN"  # the check could not run (forbidden, unreachable, a bug): never a PASS
-
-
-class FailOn(StrEnum):
-    """What makes the run fail: only failures (the default), or warnings and unknowns too (strict CI)."""
-
-    FAIL = "fail"
-    WARN = "warn"
 
 
 @dataclass
@@ -67,6 +60,8 @@ class PreflightOptions:
     context: str | None = None  # the kubeconfig context, for the report only
 
     def validate(self, known: Iterable[str]) -> None:
+        from kfctl.schema import suggest  # ruamel.yaml under it: not at import (`kfctl preflight --help`)
+
         names = list(known)
         for flag, ids in (("--only", self.only), ("--skip", self.skip), ("--ignore-preflight-errors", self.ignore)):
             for check_id in ids:

@@ -22,6 +22,7 @@ from kfctl.config.app import ComponentConfig
 from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
 from kfctl.platform.remote import kustomization_file
+from kfctl.render.cache import KEY_AT, RenderCache
 from kfctl.render.documents import RenderedDocument, split_documents
 from kfctl.render.kustomize import Kustomize
 from kfctl.render.overrides import RESOURCE_KINDS, Original, check_overrides, explain_render_failure
@@ -173,8 +174,10 @@ def render_app(
     *,
     concurrency: int | None = None,
     on_component: Callable[[str, int], None] | None = None,
+    cache: RenderCache | None = None,
 ) -> list[RenderedComponent]:
-    """Render every component in parallel; objects validated, duplicates across components refused."""
+    """Render every component in parallel; objects validated, duplicates across components refused.
+    With `cache`, a component whose inputs are unchanged since an earlier run is not built again."""
     with scratch_dir() as root:
         directories = write_kustomizations(app, root, app.source_roots)
         workers = max(1, min(concurrency or render_workers(), len(directories) or 1))
@@ -182,22 +185,42 @@ def render_app(
         def render_one(component: ResolvedComponent) -> RenderedComponent:
             origin = f"component {component.name}"
             original = _original(component, kustomize, root / f"{component.name}.original", app.source_roots)
-            try:
-                text = kustomize.build(directories[component.name], origin)
-            except RenderError:
-                if (explained := explain_render_failure(component.config, original)) is not None:
-                    raise explained from None
-                raise
+            key = _cache_key(cache, component, app) if cache else None
+            text = cache.get(key, component.name) if cache and key else None
+            if text is None:
+                try:
+                    text = kustomize.build(directories[component.name], origin)
+                except RenderError:
+                    if (explained := explain_render_failure(component.config, original)) is not None:
+                        raise explained from None
+                    raise
             documents = split_documents(text, origin)
             check_overrides(component.config, documents, original)
+            if cache and key and component.name not in cache.hits:
+                cache.put(key, text)
             if on_component:
                 on_component(component.name, len(documents))
             return RenderedComponent(component.name, component.wave, sort_documents(documents))
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            rendered = list(pool.map(render_one, app.components))
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                rendered = list(pool.map(render_one, app.components))
+        finally:
+            if cache:
+                cache.finish()
     check_duplicates(rendered)
     return rendered
+
+
+def _cache_key(cache: RenderCache, component: ResolvedComponent, app: ResolvedApp) -> str | None:
+    kustomization = component_kustomization(
+        component,
+        app.source_roots[component.definition.source],
+        app.source_roots[PROJECT_SOURCE],
+        KEY_AT / component.name,
+    )
+    remote = [(use.coverage.covered, use.coverage.local) for use in app.remote if component.name in use.components]
+    return cache.key(component, kustomization, remote)
 
 
 def _original(

@@ -68,8 +68,10 @@ def _first_error(stderr: str) -> str:
     return text if len(text) <= 400 else "…" + text[-400:]
 
 
-def find_kustomize(explicit: str | None = None) -> Kustomize:
-    """The kustomize to use: explicit bin, $KFCTL_KUSTOMIZE_BIN, `kustomize`, else `kubectl kustomize`."""
+def find_kustomize(explicit: str | None = None, *, use_cache: bool = False) -> Kustomize:
+    """The kustomize to use: explicit bin, $KFCTL_KUSTOMIZE_BIN, `kustomize`, else `kubectl kustomize`.
+    `use_cache`: the version found for the same binary (path, size, mtime) on an earlier run is reused,
+    so a render served from the cache runs no kustomize at all."""
     explicit = explicit or os.environ.get("KFCTL_KUSTOMIZE_BIN")
     if explicit:
         path = shutil.which(explicit)
@@ -78,15 +80,52 @@ def find_kustomize(explicit: str | None = None) -> Kustomize:
                 f"--kustomize-bin {explicit}: not found or not executable",
                 hint="pass the path of a kustomize or kubectl binary",
             )
-        return _probe(path)
+        return _probe_cached(path) if use_cache else _probe(path)
     for candidate in ("kustomize", "kubectl"):
         path = shutil.which(candidate)
         if path:
-            return _probe(path)
+            return _probe_cached(path) if use_cache else _probe(path)
     raise RenderError(
         "kustomize not found: neither `kustomize` nor `kubectl` is on PATH",
         hint=f"install kustomize >= v{MINIMUM_VERSION} or kubectl >= 1.27, or pass --kustomize-bin",
     )
+
+
+def _versions_file() -> Path:
+    from kfctl.render.cache import cache_root
+
+    return cache_root() / "kustomize-versions.json"
+
+
+def _probe_cached(path: str) -> Kustomize:
+    """_probe, remembered on disk per binary (a file write is atomic: a rename)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return _probe(path)
+    identity = f"{stat.st_size}:{stat.st_mtime_ns}"
+    file = _versions_file()
+    try:
+        known = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(path) if isinstance(known, dict) else None
+    if isinstance(entry, dict) and entry.get("identity") == identity:
+        try:
+            return Kustomize(tuple(entry["command"]), Version(entry["version"]))
+        except (KeyError, TypeError, InvalidVersion):
+            pass
+    found = _probe(path)
+    known = known if isinstance(known, dict) else {}
+    known[path] = {"identity": identity, "command": list(found.command), "version": str(found.version)}
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_name(f".{file.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(known, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, file)
+    except OSError:
+        pass  # an unwritable cache only costs the probe next time
+    return found
 
 
 @cache

@@ -25,11 +25,8 @@ from kfctl.platform.graph import dependency_closure, waves
 from kfctl.platform.remote import plan_rewrite, rewrite_remote_resources
 from kfctl.platform.sources import SourceContext, SourceSpec, resolve_source
 from kfctl.render.airgap import RemoteUse, merged_mirrors, refuse_uncovered, remote_uses
+from kfctl.render.cache import cache_root as cache_dir
 from kfctl.schema import Where, line_of, load_yaml_file, suggest
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("KFCTL_CACHE_DIR") or Path.home() / ".cache" / "kfctl")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from kfctl.platform.catalog import Platform, load_platforms, newest
 from kfctl.render.airgap import remote_report
 from kfctl.render.appdir import GenerateResult, generate_app_dir
 from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text, render_app
+from kfctl.render.cache import RenderCache, cache_disabled
 from kfctl.render.kustomize import find_kustomize
 from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
 
@@ -29,6 +30,7 @@ class RenderOptions:
     kustomize_bin: str | None = None
     components: list[str] = field(default_factory=list)  # empty or ["all"]: every enabled component
     mirrors: dict[str, str] = field(default_factory=dict)  # --mirror PREFIX=LOCATION, over the config's mirrors
+    use_cache: bool = True  # False: --no-cache (or $KFCTL_NO_CACHE): every component built by kustomize
 
 
 @dataclass
@@ -37,6 +39,7 @@ class BuildResult:
     rendered: list[RenderedComponent]
     kustomize: str
     seconds: float
+    cache: dict[str, Any] | None = None  # hits and misses of the render cache; None: not used
 
     @property
     def objects(self) -> list[dict[str, Any]]:
@@ -52,6 +55,7 @@ class BuildResult:
             "renderSeconds": round(self.seconds, 3),
             "objects": sum(len(c.documents) for c in self.rendered),
             "perComponent": {c.name: len(c.documents) for c in self.rendered},
+            "cache": self.cache,
         }
 
 
@@ -81,10 +85,12 @@ def remote_sources(options: RenderOptions) -> tuple[ResolvedApp, dict[str, Any]]
 def build(options: RenderOptions, on_component: Callable[[str, int], None] | None = None) -> BuildResult:
     """Render every enabled component (or the named ones and their dependencies) in apply order."""
     app = load_and_resolve(options)
-    kustomize = find_kustomize(options.kustomize_bin or app.config.settings.get("kustomizeBin"))
+    use_cache = options.use_cache and not cache_disabled()
+    kustomize = find_kustomize(options.kustomize_bin or app.config.settings.get("kustomizeBin"), use_cache=use_cache)
+    cache = RenderCache.open(kustomize) if use_cache else None
     started = time.monotonic()
-    rendered = render_app(app, kustomize, concurrency=None, on_component=on_component)
-    return BuildResult(app, rendered, kustomize.label, time.monotonic() - started)
+    rendered = render_app(app, kustomize, concurrency=None, on_component=on_component, cache=cache)
+    return BuildResult(app, rendered, kustomize.label, time.monotonic() - started, cache.summary() if cache else None)
 
 
 def write_build_output(result: BuildResult, out: str) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -115,6 +116,32 @@ def test_second_apply_sends_no_mutating_request(cluster: LiveCluster, full_platf
     report = report_of(result)
     assert report["status"] == "unchanged"
     assert report["writes"] == 0
+    assert mutating_requests(cluster, mark) == []
+    render = next(e for e in events_of(result) if e["event"] == "render")
+    assert render["cache"] == {"hits": 25, "misses": 0}, "every component from the render cache"
+
+
+def test_a_no_op_apply_runs_no_kustomize(
+    cluster: LiveCluster, full_platform: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted by a kustomize that logs each run: the first apply through it renders (its cache key names
+    the binary), the second runs it not even once, and writes nothing."""
+    real = shutil.which("kustomize")
+    assert real, "the cluster's PATH has kustomize"
+    log = tmp_path / "runs.log"
+    wrapper = tmp_path / "kustomize"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("KFCTL_KUSTOMIZE_BIN", str(wrapper))
+    first = kfctl(cluster, "apply", "-f", str(full_platform["config"]), "-o", "json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    runs = len(log.read_text().splitlines())
+    assert runs == 1 + 25, "the version probe and one build per component"
+    mark = cluster.audit.mark()
+    second = kfctl(cluster, "apply", "-f", str(full_platform["config"]), "-o", "json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert len(log.read_text().splitlines()) == runs, "no kustomize process"
+    assert report_of(second)["status"] == "unchanged" and report_of(second)["writes"] == 0
     assert mutating_requests(cluster, mark) == []
 
 
@@ -246,7 +273,7 @@ def test_events_go_to_a_file_and_stdout_keeps_one_document(
         assert result.stderr.strip() == "", "with --events, progress goes to the file only"
         events = [json.loads(line) for line in events_file.read_text().splitlines()]
         kinds = [e["event"] for e in events]
-        assert kinds[0] == "preflight" and "start" in kinds and kinds.count("component") == 2
+        assert kinds[:2] == ["render", "preflight"] and "start" in kinds and kinds.count("component") == 2
         assert all(e["kind"] == "Event" and e["apiVersion"] == "kfctl.dev/v1alpha1" for e in events)
         plain = kfctl(cluster, "apply", "-f", str(config))
         assert plain.returncode == 0 and "unchanged" in plain.stdout
