@@ -48,6 +48,7 @@ def plan_for(render: RenderOptions) -> Planned:
     result = build(render)
     partial = bool([c for c in render.components if c != "all"])
     plan = make_plan(result, applyset_id(result.app.config.name))
+    result.remember_parsed()  # make_plan parsed every object: the next run reads them back as JSON
     return Planned(plan, partial, result.app, result.seconds, result.cache)
 
 

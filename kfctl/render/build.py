@@ -23,7 +23,7 @@ from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
 from kfctl.platform.remote import kustomization_file
 from kfctl.render.cache import KEY_AT, RenderCache
-from kfctl.render.documents import RenderedDocument, split_documents
+from kfctl.render.documents import RenderedDocument, load_yaml, split_documents
 from kfctl.render.kustomize import Kustomize
 from kfctl.render.overrides import RESOURCE_KINDS, Original, check_overrides, explain_render_failure
 from kfctl.render.resolve import ResolvedApp, ResolvedComponent
@@ -36,6 +36,9 @@ class RenderedComponent:
     name: str
     wave: int
     documents: list[RenderedDocument]
+    cache_key: str | None = None  # its render cache entry
+    parsed_cached: bool = False  # its parsed objects came from the cache too
+    output: tuple[str, list[RenderedDocument]] | None = None  # kustomize's text and its documents in that order
 
     @property
     def objects(self) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def is_kustomize_component(directory: Path) -> bool:
     if file is None:
         return False
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        document = load_yaml(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False  # kustomize reports the broken file itself, with its own message
     return isinstance(document, dict) and document.get("kind") == "Component"
@@ -195,12 +198,22 @@ def render_app(
                         raise explained from None
                     raise
             documents = split_documents(text, origin)
+            parsed = cache.parsed(key, text, len(documents)) if cache and key else None
+            for document, obj in zip(documents, parsed or [], strict=False):
+                document.prime(obj)
             check_overrides(component.config, documents, original)
             if cache and key and component.name not in cache.hits:
                 cache.put(key, text)
             if on_component:
                 on_component(component.name, len(documents))
-            return RenderedComponent(component.name, component.wave, sort_documents(documents))
+            return RenderedComponent(
+                component.name,
+                component.wave,
+                sort_documents(documents),
+                key,
+                parsed is not None,
+                (text, documents) if cache and key and parsed is None else None,
+            )
 
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -210,6 +223,17 @@ def render_app(
                 cache.finish()
     check_duplicates(rendered)
     return rendered
+
+
+def remember_parsed(rendered: list[RenderedComponent], cache: RenderCache) -> None:
+    """After a run parsed every object (apply, diff, preflight do), keep the parsed objects beside the
+    cache entries that lack them, so the next run reads JSON instead of parsing YAML."""
+    for component in rendered:
+        if component.cache_key is None or component.output is None:
+            continue
+        text, documents = component.output
+        if all(document.parsed for document in documents):
+            cache.put_parsed(component.cache_key, text, [document.obj for document in documents])
 
 
 def _cache_key(cache: RenderCache, component: ResolvedComponent, app: ResolvedApp) -> str | None:

@@ -196,6 +196,34 @@ class RenderCache:
     def put(self, key: str, text: str) -> None:
         _atomic_write(self._path(key), f"{_HEADER}{hashlib.sha256(text.encode()).hexdigest()}\n{text}")
 
+    # The parsed objects beside an entry, as JSON: reading them back costs a tenth of parsing the YAML
+    # again, which is most of what a no-op apply would spend. Written once a run has parsed them all.
+
+    def _parsed_path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def parsed(self, key: str, text: str, count: int) -> list[dict[str, Any]] | None:
+        """The parsed objects (in output order) stored for the entry whose body is `text`; None when missing
+        or not matching."""
+        try:
+            stored = json.loads(self._parsed_path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stored, dict) or stored.get("body") != hashlib.sha256(text.encode()).hexdigest():
+            return None
+        objects = stored.get("objects")
+        return objects if isinstance(objects, list) and len(objects) == count else None
+
+    def put_parsed(self, key: str, text: str, objects: list[dict[str, Any]]) -> None:
+        """Kept only when JSON holds them exactly (YAML can load dates and non-string keys JSON cannot)."""
+        try:
+            encoded = json.dumps({"body": hashlib.sha256(text.encode()).hexdigest(), "objects": objects})
+        except (TypeError, ValueError):
+            return
+        if json.loads(encoded)["objects"] != objects:
+            return
+        _atomic_write(self._parsed_path(key), encoded)
+
     def _count(self, where: list[str], name: str) -> None:
         with self._lock:
             where.append(name)
@@ -211,6 +239,7 @@ class RenderCache:
 
 
 def entries(directory: Path) -> list[tuple[Path, os.stat_result]]:
+    """The rendered entries (their parsed objects, `.json` beside them, go with them)."""
     found = []
     for path in directory.glob("??/*.yaml"):
         try:
@@ -229,6 +258,7 @@ def prune(directory: Path, limit: int) -> int:
         if total <= limit:
             break
         path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
         total -= stat.st_size
         removed += 1
     return removed

@@ -53,6 +53,14 @@ class RenderedDocument:
         return apply_order_key(*self.key)
 
     @property
+    def parsed(self) -> bool:
+        return self._parsed is not None
+
+    def prime(self, obj: dict[str, Any]) -> None:
+        """The object as parsed before (the render cache keeps it): no YAML parse on first use."""
+        self._parsed = obj
+
+    @property
     def obj(self) -> dict[str, Any]:
         if self._parsed is None:
             self._parsed = load_yaml(self.text)

@@ -17,7 +17,7 @@ from kfctl.errors import ConfigError, InputError
 from kfctl.platform.catalog import Platform, load_platforms, newest
 from kfctl.render.airgap import remote_report
 from kfctl.render.appdir import GenerateResult, generate_app_dir
-from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text, render_app
+from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text, remember_parsed, render_app
 from kfctl.render.cache import RenderCache, cache_disabled
 from kfctl.render.kustomize import find_kustomize
 from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
@@ -40,6 +40,12 @@ class BuildResult:
     kustomize: str
     seconds: float
     cache: dict[str, Any] | None = None  # hits and misses of the render cache; None: not used
+    render_cache: RenderCache | None = None
+
+    def remember_parsed(self) -> None:
+        """Keep the objects this run parsed beside their cache entries (see render.build.remember_parsed)."""
+        if self.render_cache is not None:
+            remember_parsed(self.rendered, self.render_cache)
 
     @property
     def objects(self) -> list[dict[str, Any]]:
@@ -90,7 +96,8 @@ def build(options: RenderOptions, on_component: Callable[[str, int], None] | Non
     cache = RenderCache.open(kustomize) if use_cache else None
     started = time.monotonic()
     rendered = render_app(app, kustomize, concurrency=None, on_component=on_component, cache=cache)
-    return BuildResult(app, rendered, kustomize.label, time.monotonic() - started, cache.summary() if cache else None)
+    summary = cache.summary() if cache else None
+    return BuildResult(app, rendered, kustomize.label, time.monotonic() - started, summary, cache)
 
 
 def write_build_output(result: BuildResult, out: str) -> list[Path]:

@@ -155,3 +155,20 @@ def test_cache_clean_removes_the_renders(tmp_path: Path, runs: Path, manifests: 
     before = count(runs)
     build(RenderOptions(config))
     assert count(runs) == before + 3, "every component again (this process still knows the version)"
+
+
+def test_parsed_objects_are_kept_beside_the_entries_and_equal_a_fresh_parse(
+    tmp_path: Path, runs: Path, manifests: Path
+) -> None:
+    config = write_config(tmp_path / "app")
+    first = build(RenderOptions(config))
+    objects = first.objects  # parsed from kustomize's YAML
+    first.remember_parsed()
+    second = build(RenderOptions(config))
+    assert [c.parsed_cached for c in second.rendered] == [True, True, True]
+    assert second.objects == objects
+    for sidecar in (tmp_path / "cache" / "render").glob("??/*.json"):
+        sidecar.write_text(sidecar.read_text()[:-10])  # damaged: parsed from the YAML again
+    third = build(RenderOptions(config))
+    assert [c.parsed_cached for c in third.rendered] == [False, False, False]
+    assert third.objects == objects
