@@ -123,7 +123,9 @@ class TreeDigests:
     def save(self) -> None:
         with self._lock:
             if self._changed:
-                _atomic_write(self.index_file, json.dumps(self._index, sort_keys=True))
+                # Trees that are gone (a deleted checkout, a test's copy) leave the index with them.
+                kept = {root: known for root, known in self._index.items() if os.path.exists(root)}
+                _atomic_write(self.index_file, json.dumps(kept, sort_keys=True))
                 self._changed = False
 
 
