@@ -13,7 +13,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from kfctl.errors import RenderError
+from kfctl.errors import RenderError, SourceError
 
 MINIMUM_VERSION = Version("5.0.0")
 # Deprecation warnings (upstream still uses vars, bases, patchesJson6902) are not errors.
@@ -118,12 +118,12 @@ def _probe_cached(path: str) -> Kustomize:
     found = _probe(path)
     known = known if isinstance(known, dict) else {}
     known[path] = {"identity": identity, "command": list(found.command), "version": str(found.version)}
+    from kfctl.platform.locations import write_atomically
+
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = file.with_name(f".{file.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(known, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, file)
-    except OSError:
+        write_atomically(file, json.dumps(known, sort_keys=True))
+    except (OSError, SourceError):
         pass  # an unwritable cache only costs the probe next time
     return found
 
