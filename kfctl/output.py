@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-# rich, PyYAML and json load inside the functions that print, not at import: every command module imports
+# rich (logs only), PyYAML and json load inside the functions that print, not at import: every command module imports
 # this one, and `kfctl --help` should not pay for them.
 
 # JSON and YAML output carry a schema version so scripts can depend on the shape: every document has
@@ -31,6 +31,19 @@ def log_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> str:
+    """Aligned columns like kubectl's: two spaces apart, whole cells (a name or URL is never cut or folded),
+    no trailing blanks, so a script can split a line and a reader can copy a cell."""
+    cells = [[str(column) for column in columns]]
+    cells += [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [max(len(line[index]) for line in cells if index < len(line)) for index in range(len(cells[0]))]
+    lines = [title] if title else []
+    for line in cells:
+        padded = [cell.ljust(widths[index]) if index < len(widths) else cell for index, cell in enumerate(line)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
 def emit(
     kind: str,
     data: Any,
@@ -42,17 +55,7 @@ def emit(
 ) -> None:
     """Print `data` as JSON/YAML (with kind and schema version) or `rows` as a table."""
     if fmt is OutputFormat.TABLE:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title, show_edge=False, box=None, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")  # never cut a name or URL short
-        for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
-        # A terminal gets its width (long cells fold); a pipe or CI log gets whole lines, never cut.
-        width = Console().width if sys.stdout.isatty() else 100_000
-        Console(soft_wrap=True, width=max(120, width)).print(table)
+        sys.stdout.write(format_table(columns, rows, title=title))
         return
     body = data if isinstance(data, dict) else {"items": data}
     document = {"apiVersion": SCHEMA_VERSION, "kind": kind, "schemaVersion": SCHEMA_VERSION, **body}
