@@ -76,6 +76,9 @@ class ApplyReport:
     requests: int = 0
     seconds: float = 0.0
     writes: int = 0
+    # CPU seconds of the kfctl process (every thread) and of its children (kustomize), from the OS's accounting:
+    # on a small machine each one is taken from the cluster being waited for.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class ApplyReport:
             "seconds": round(self.seconds, 3),
             "requests": self.requests,
             "writes": self.writes,
+            "cpuSeconds": self.cpu_seconds,
             "components": [c.as_dict() for c in self.components],
             "pruned": self.pruned,
             "kept": self.kept,

@@ -102,7 +102,22 @@ def apply(
             partial=planned.partial,
             before_writes=checks_first if checks is not None else None,
         )
-        return executor.run()
+        applied = executor.run()
+    applied.cpu_seconds = cpu_seconds()
+    return applied
+
+
+def cpu_seconds() -> dict[str, float]:
+    """This process's CPU (user + system, all threads) and its finished children's (kustomize, git)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows has no getrusage
+        return {}
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "kfctl": round(own.ru_utime + own.ru_stime, 2),
+        "children": round(children.ru_utime + children.ru_stime, 2),
+    }
 
 
 def diff(render: RenderOptions, target: ClusterTarget, concurrency: int = 16) -> DiffResult:

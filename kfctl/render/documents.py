@@ -16,11 +16,7 @@ import yaml
 
 from kfctl.errors import RenderError
 from kfctl.platform.kinds import apply_order_key, group_of
-
-try:  # the C loader parses several times faster
-    _LOADER: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _LOADER = yaml.SafeLoader
+from kfctl.render.yamlload import load_rendered
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _TOP_KEY = re.compile(r"^(apiVersion|kind):[ \t]*(.*?)[ \t]*$", re.MULTILINE)
@@ -68,8 +64,8 @@ class RenderedDocument:
 
 
 def load_yaml(text: str) -> Any:
-    """One YAML document, with the C loader when PyYAML has it (rendered manifests are large)."""
-    return yaml.load(text, Loader=_LOADER)
+    """One YAML document of rendered manifests (large: the fast loader of kfctl.render.yamlload)."""
+    return load_rendered(text)
 
 
 def split_documents(text: str, origin: str) -> list[RenderedDocument]:
@@ -121,7 +117,7 @@ def _needs_parsing(value: str) -> bool:
 
 def _identify_by_parsing(body: str, origin: str, index: int) -> RenderedDocument:
     try:
-        parsed = yaml.load(body, Loader=_LOADER)
+        parsed = load_rendered(body)
     except yaml.YAMLError as error:
         raise RenderError(f"{origin}: kustomize produced invalid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(parsed, dict):

@@ -211,6 +211,10 @@ def test_every_overlay_of_every_component_builds_with_the_mirror(
     empty = [name for name, count in per_component.items() if count == 0]
     assert empty == [], f"components that rendered nothing: {empty}"
     assert_gates_are_rendered(result, catalog)
+    # kfctl's fast YAML reader (kfctl.render.yamlload) reads every overlay's objects as PyYAML does.
+    pyyaml = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for component in result.rendered:
+        assert component.objects == [yaml.load(d.text, Loader=pyyaml) for d in component.documents], component.name
 
 
 @pytest.mark.parametrize("platform", ["kubeflow-1.9", "kubeflow-1.10", *sorted(RELEASE_DIRS)])

@@ -31,6 +31,7 @@ HEAVY = (
     "kfctl.preflight.runner",
     "kfctl.render",
     "kfctl.schema",
+    "yaml_rs",
     "pydantic",  # typer 0.29 and later validate every parameter through it: pinned below 0.29
 )
 # Help is plain text (rich_markup_mode=None) and tables are aligned text: rich loads only for logs.
