@@ -3,7 +3,6 @@ object labelled as a member of the app's ApplySet and fingerprinted for no-op de
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -73,10 +72,8 @@ def make_plan(build: BuildResult, applyset_id: str) -> Plan:
         resolved = app.component(rendered.name)
         objects = []
         for obj in rendered.objects:
-            manifest = _copy(obj)
-            metadata = manifest.setdefault("metadata", {})
-            labels = metadata.setdefault("labels", {}) or {}
-            metadata["labels"] = labels
+            manifest = _private(obj)
+            labels = manifest["metadata"]["labels"]
             labels[APPLYSET_PART_OF] = applyset_id
             labels[COMPONENT_LABEL] = rendered.name
             _drop_controller_owned_fields(manifest)
@@ -110,14 +107,17 @@ def make_plan(build: BuildResult, applyset_id: str) -> Plan:
     )
 
 
-def _copy(obj: dict[str, Any]) -> dict[str, Any]:
-    """A private copy to label and relax; through JSON (C code, several times faster than deepcopy): a
-    manifest is sent as JSON anyway. YAML can load what JSON cannot hold (dates): deepcopy keeps those."""
-    try:
-        copied: dict[str, Any] = json.loads(json.dumps(obj))
-        return copied
-    except (TypeError, ValueError):
-        return copy.deepcopy(obj)
+def _private(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with what the plan changes copied (the object, its metadata and labels, a webhook
+    configuration's webhooks), the rest shared with the render: nothing later writes to it, and a deep
+    copy of ~10 MB of CRD schemas costs 0.3 s on every run, a no-op's too."""
+    manifest = dict(obj)
+    metadata = dict(manifest.get("metadata") or {})
+    metadata["labels"] = dict(metadata.get("labels") or {})
+    manifest["metadata"] = metadata
+    if manifest.get("kind") in WEBHOOK_KINDS and isinstance(manifest.get("webhooks"), list):
+        manifest["webhooks"] = [dict(w) if isinstance(w, dict) else w for w in manifest["webhooks"]]
+    return manifest
 
 
 def _drop_controller_owned_fields(manifest: dict[str, Any]) -> None:

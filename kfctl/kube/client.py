@@ -1,12 +1,12 @@
 """One pooled HTTP client per run, authenticated from a kubeconfig.
 
-`kubernetes.config` resolves kubeconfigs and credentials (exec plugins, OIDC, inline data),
-so auth is never parsed by hand; httpx carries the requests.
+A plain kubeconfig (server, CA, client certificate or token) is read by kfctl.kube.kubeconfig; every
+other one by `kubernetes.config` (exec plugins, OIDC, merged files), so no credential scheme is
+reimplemented; httpx carries the requests.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from kfctl.errors import ClusterUnreachableError, ConfigError, OperationError
+from kfctl.kube.kubeconfig import Connection, kubeconfig_path, read_simple
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -30,40 +31,11 @@ class KubeClient:
     """A thin, pooled client for the Kubernetes REST API."""
 
     def __init__(self, target: ClusterTarget) -> None:
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
-
-        configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=target.kubeconfig or os.environ.get("KUBECONFIG") or None,
-                context=target.context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (ConfigException, OSError) as error:
-            where = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            raise ConfigError(
-                f"cannot load kubeconfig {where}: {_first_line(error)}",
-                hint="pass --kubeconfig PATH or set KUBECONFIG",
-            ) from error
-        self.host: str = configuration.host
-        self.context_name, self.user_name = _context_and_user(
-            target.kubeconfig or os.environ.get("KUBECONFIG") or None, target.context
-        )
-        verify: ssl.SSLContext | bool = True
-        if not configuration.verify_ssl:
-            verify = False
-        else:
-            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-            if configuration.cert_file:
-                context.load_cert_chain(configuration.cert_file, configuration.key_file)
-            verify = context
-        headers = {"User-Agent": "kfctl"}
-        token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
-        if token:
-            headers["Authorization"] = token if " " in token else f"Bearer {token}"
+        connection = read_simple(target.kubeconfig, target.context) or _through_kubernetes_library(target)
+        self.host: str = connection.host
+        self.context_name, self.user_name = connection.context_name, connection.user_name
+        headers = {"User-Agent": "kfctl", **connection.headers}
+        verify = connection.verify
         self._http = httpx.Client(
             base_url=self.host,
             verify=verify,
@@ -109,6 +81,41 @@ class KubeClient:
 
     def server_version(self) -> dict[str, Any]:
         return self.get_json("/version")
+
+
+def _through_kubernetes_library(target: ClusterTarget) -> Connection:
+    """Any kubeconfig (exec plugins, auth providers, merged files), resolved by the kubernetes library."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig_path(target.kubeconfig),
+            context=target.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, OSError) as error:
+        where = kubeconfig_path(target.kubeconfig) or "~/.kube/config"
+        raise ConfigError(
+            f"cannot load kubeconfig {where}: {_first_line(error)}",
+            hint="pass --kubeconfig PATH or set KUBECONFIG",
+        ) from error
+    context_name, user_name = _context_and_user(kubeconfig_path(target.kubeconfig), target.context)
+    verify: ssl.SSLContext | bool = True
+    if not configuration.verify_ssl:
+        verify = False
+    else:
+        verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        if configuration.cert_file:
+            verify.load_cert_chain(configuration.cert_file, configuration.key_file)
+    headers = {}
+    token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    if token:
+        headers["Authorization"] = token if " " in token else f"Bearer {token}"
+    return Connection(configuration.host, verify, headers, context_name, user_name)
 
 
 def _context_and_user(kubeconfig: str | None, context: str | None) -> tuple[str, str]:

@@ -36,11 +36,13 @@ _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
 # Where a plain number may start: YAML 1.1 reads 0644 as octal 420, YAML 1.2 as 644; 0o14 and 0b1 the other way.
 _NUMBER_STARTS = (": 0", ": -0", ": +0", "- 0", "- -0", "[0", ",0", ", 0", "{0")
 _AFTER_ZERO = frozenset("0123456789_oObB")
+# Where a local tag (`!name`) may start a value; not `, !` or ` !`, which CEL rules (`!has(x)`, `!=`) are full of.
+_LOCAL_TAG_STARTS = (": !", "- !", "[!", "{!", "\n!")
 
 
 def _text_is_plain(text: str) -> bool:
     """No tag, merge key or leading-zero number in the text: str.find runs in C, a regex over ~10 MB does not."""
-    if "!!" in text or "<<" in text or " !" in text:
+    if "!!" in text or "<<" in text or text.startswith("!") or any(tag in text for tag in _LOCAL_TAG_STARTS):
         return False
     for start in _NUMBER_STARTS:
         index = text.find(start)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 
-from kfctl.deploy.plan import _drop_controller_owned_fields, _ignore_webhook_failures, stage_of
+from kfctl.deploy.plan import _drop_controller_owned_fields, _ignore_webhook_failures, _private, stage_of
 from kfctl.deploy.record import InventoryEntry, ReleaseRecord, ReleaseStatus, applyset_id, fields_fingerprint
 from kfctl.kube.api import ObjectRef
 from kfctl.platform.kinds import Stage
@@ -50,6 +51,26 @@ def test_simulated_webhooks_fail_open() -> None:
     assert _ignore_webhook_failures(webhook) is True
     assert [w["failurePolicy"] for w in webhook["webhooks"]] == ["Ignore", "Ignore"]  # type: ignore[attr-defined]
     assert _ignore_webhook_failures(webhook) is False, "nothing left to change"
+
+
+def test_what_the_plan_changes_leaves_the_rendered_object_alone() -> None:
+    """The plan labels and relaxes a private copy: the render (and its cache entry) stay as kustomize made them."""
+    rendered = obj(
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        webhooks=[{"name": "a", "failurePolicy": "Fail"}],
+    )
+    rendered["metadata"] = {"name": "x", "labels": {"app": "a"}}
+    aggregated = obj("rbac.authorization.k8s.io/v1", "ClusterRole", rules=[], aggregationRule={})
+    aggregated["aggregationRule"] = {"clusterRoleSelectors": []}
+    before = copy.deepcopy([rendered, aggregated])
+    webhook, role = _private(rendered), _private(aggregated)
+    webhook["metadata"]["labels"]["applyset.kubernetes.io/part-of"] = "applyset-x"
+    assert _ignore_webhook_failures(webhook)
+    _drop_controller_owned_fields(role)
+    assert [rendered, aggregated] == before
+    assert webhook["metadata"]["labels"] == {"app": "a", "applyset.kubernetes.io/part-of": "applyset-x"}
+    assert "rules" not in role
 
 
 def test_applyset_id_follows_kep_3659() -> None:

@@ -99,3 +99,22 @@ def test_fast_reader_is_used_for_plain_kubernetes_objects(monkeypatch: pytest.Mo
 
 def test_nan_is_read_as_nan() -> None:
     assert math.isnan(load_rendered("a: .nan")["a"])
+
+
+def test_cel_rules_with_negations_are_read_by_yaml_rs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CRD validation rules are full of `!has(...)` and `!=`; they are no tags and need no PyYAML."""
+    text = (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: a\nspec:\n"
+        "  x-kubernetes-validations:\n  - rule: self.all(key, !key.contains('*'))\n"
+        "  - rule: 'self.type != \"x\" ? !has(self.y) : true'\n"
+    )
+    monkeypatch.setattr(yamlload.yaml, "load", lambda *a, **k: pytest.fail("PyYAML used for CEL rules"))
+    assert len(load_rendered(text)["spec"]["x-kubernetes-validations"]) == 2
+
+
+@pytest.mark.parametrize("text", ["a: !custom x", "a:\n- !custom x", "a: [!custom x]", "!custom\na: 1"])
+def test_local_tags_are_left_to_pyyaml(text: str) -> None:
+    with pytest.raises(yaml.YAMLError):
+        pyyaml(text)
+    with pytest.raises(yaml.YAMLError):
+        load_rendered(text)
