@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
-
 from kfctl.errors import ClusterUnreachableError
+from kfctl.http import httpx
 from kfctl.kube.client import ClusterTarget, KubeClient
 from kfctl.kube.errors import TRANSIENT_STATUS, ApiError, NotFound, NotServedError, api_error
 

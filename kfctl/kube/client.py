@@ -11,9 +11,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from kfctl.errors import ClusterUnreachableError, ConfigError, OperationError
+from kfctl.http import httpx
 from kfctl.kube.kubeconfig import Connection, kubeconfig_path, read_simple
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)

@@ -4,9 +4,8 @@ exception class, so callers catch `Conflict` or `WebhookUnavailable` instead of 
 
 from __future__ import annotations
 
-import httpx
-
 from kfctl.errors import ClusterUnreachableError, OperationError
+from kfctl.http import httpx
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 MESSAGE_LIMIT = 500

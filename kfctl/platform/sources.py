@@ -23,13 +23,13 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
 from kfctl.errors import SourceError
+from kfctl.http import httpx
 from kfctl.platform.locations import apply_mirror as _apply_mirror
 from kfctl.platform.locations import as_local_path as _as_local_path
 from kfctl.platform.locations import first_line as _first_line

@@ -1019,6 +1019,7 @@ class Bench:
         )
         if platform == "kubeflow-1.10":
             self.check(Check("(a) 1.10 CPU of kfctl and its kustomize runs", first.run.cpu, 8, "s"))
+            self.check(Check("(a) 1.10 CPU of the kfctl process alone", float(own_cpu.get("kfctl", "nan")), 8, "s"))
         if noop:
             again = kfctl_apply(
                 f"(c) {release} kfctl apply no-op (a)",

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Loaded inside the commands that use them, never at start-up.
 HEAVY = (
     "httpx",
+    "kfctl.http",
     "yaml",
     "ruamel",
     "kubernetes",
@@ -79,3 +80,16 @@ def test_help_loads_no_heavy_module(args: tuple[str, ...]) -> None:
 def test_client_version_loads_no_heavy_module(output: str) -> None:
     modules = imported_modules("version", "--client", "-o", output)
     assert loaded(modules, (*HEAVY, *HELP_ONLY)) == []
+
+
+def test_the_http_client_loads_without_trio_or_the_httpx_command_line() -> None:
+    """httpcore probes for trio and httpx for its CLI (click, rich, pygments) at import: ~0.2 s kfctl never needs;
+    afterwards the probed names are importable again (kfctl.http hides them only while httpx loads)."""
+    probe = (
+        "import sys, kfctl.kube.client\n"
+        "print(sorted(m for m in ('trio', 'httpx._main', 'pygments', 'click') if sys.modules.get(m)))\n"
+        "print(sorted(m for m in ('trio', 'httpx._main') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "[]"]
