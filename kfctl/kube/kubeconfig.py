@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfctl.plain_yaml import load_plain_yaml
+
 # What this reader understands; a field outside these sends the kubeconfig to the kubernetes library.
 _CLUSTER_FIELDS = frozenset(
     {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify"}
@@ -51,7 +53,7 @@ def read_simple(kubeconfig: str | None, context: str | None) -> Connection | Non
 
     try:
         text = Path(path).read_text(encoding="utf-8")
-        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document = load_plain_yaml(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None  # the library says what is wrong
     if not isinstance(document, dict):

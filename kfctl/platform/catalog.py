@@ -14,6 +14,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from kfctl.data import CATALOGS, KUSTOMIZE, data_dir, empty_dir_error
+from kfctl.plain_yaml import load_plain_yaml
 from kfctl.schema import Field, ListOf, MapOf, Obj, Str, Where, load_yaml_file
 
 CATALOG_ENV = "KFCTL_CATALOG_DIR"
@@ -199,10 +200,8 @@ def _component(name: str, raw: dict[str, Any], default_source: str, where: Where
 def load_catalog_file(path: Path) -> tuple[str, dict[str, Any]]:
     """Parsed with the C loader (every command reads every catalog: the line-keeping parser costs ~0.3 s);
     a catalog that fails its checks is read again with line numbers, for the error to name them."""
-    import yaml
-
     try:
-        fast = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        fast = load_plain_yaml(path.read_text(encoding="utf-8"))
         raw = PLATFORM.check(fast, Where(str(path), 1, ""))
     except Exception:  # the careful path below reports whatever is wrong, with its line
         raw = PLATFORM.check(load_yaml_file(path, what="catalog"), Where(str(path), 1, ""))

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qs
 
 import yaml
 from ruamel.yaml import YAML
 
 from kfctl.errors import SourceError
+from kfctl.plain_yaml import load_plain_yaml
 from kfctl.platform.locations import (
     REMOTE_PREFIXES,
     as_local_path,
@@ -46,8 +47,6 @@ _PLAIN_SCALAR = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@%?&=+~-]*")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCP_LIKE = re.compile(r"[^/@:]+@([^/:]+):")  # git@github.com:org/repo
 _MIRRORED_DIR = "_mirrored"
-# libyaml when present: whole upstream trees of kustomizations are scanned.
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # --- what a remote entry names ----------------------------------------------------------------------------------
@@ -275,7 +274,7 @@ def _kustomization_files(tree: Path) -> Iterator[Path]:
 
 def _load_quietly(path: Path) -> object:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+        return load_plain_yaml(path.read_text(encoding="utf-8"))  # whole upstream trees are scanned
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
 
@@ -442,7 +441,7 @@ def _yaml_scalar(value: str) -> str:
 
 def _entries_after(text: str) -> list[tuple[str, int, str]] | None:
     try:
-        return list(_listed_entries(yaml.load(text, Loader=_SafeLoader)))
+        return list(_listed_entries(load_plain_yaml(text)))
     except yaml.YAMLError:
         return None
 

@@ -23,10 +23,11 @@ from kfctl.errors import RenderError
 from kfctl.platform.catalog import PROJECT_PREFIX, PROJECT_SOURCE
 from kfctl.platform.remote import kustomization_file
 from kfctl.render.cache import KEY_AT, RenderCache
-from kfctl.render.documents import RenderedDocument, load_yaml, split_documents
+from kfctl.render.documents import RenderedDocument, split_documents
 from kfctl.render.kustomize import Kustomize
 from kfctl.render.overrides import RESOURCE_KINDS, Original, check_overrides, explain_render_failure
 from kfctl.render.resolve import ResolvedApp, ResolvedComponent
+from kfctl.render.yamlload import load_rendered
 
 WORKLOAD_KINDS = f"({'|'.join(RESOURCE_KINDS)})"
 
@@ -95,7 +96,7 @@ def is_kustomize_component(directory: Path) -> bool:
     if file is None:
         return False
     try:
-        document = load_yaml(file.read_text(encoding="utf-8"))
+        document = load_rendered(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False  # kustomize reports the broken file itself, with its own message
     return isinstance(document, dict) and document.get("kind") == "Component"

@@ -59,13 +59,8 @@ class RenderedDocument:
     @property
     def obj(self) -> dict[str, Any]:
         if self._parsed is None:
-            self._parsed = load_yaml(self.text)
+            self._parsed = load_rendered(self.text)
         return self._parsed
-
-
-def load_yaml(text: str) -> Any:
-    """One YAML document of rendered manifests (large: the fast loader of kfctl.render.yamlload)."""
-    return load_rendered(text)
 
 
 def split_documents(text: str, origin: str) -> list[RenderedDocument]:

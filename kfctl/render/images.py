@@ -40,9 +40,10 @@ import yaml
 from kfctl.config.oci import NAME, TAG, digest_problem, split_reference
 from kfctl.errors import InputError, OperationError
 from kfctl.render.build import RenderedComponent
-from kfctl.render.documents import RenderedDocument, load_yaml
+from kfctl.render.documents import RenderedDocument
 from kfctl.render.overrides import generated_config_maps
 from kfctl.render.service import RenderOptions, build
+from kfctl.render.yamlload import load_rendered
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 # The lists kustomize's images transformer rewrites wherever they are (its legacy filter);
@@ -359,7 +360,7 @@ def _parse_value(value: str) -> Any:
     except ValueError:
         pass
     try:
-        return load_yaml(value)
+        return load_rendered(value)
     except yaml.YAMLError:
         return None
 

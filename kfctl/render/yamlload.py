@@ -16,12 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
-try:  # the C parser under PyYAML's constructor: the fallback, and the reader of every other file
-    _PYYAML_LOADER: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _PYYAML_LOADER = yaml.SafeLoader
+from kfctl.plain_yaml import load_plain_yaml
 
 yaml_rs: Any
 try:
@@ -83,4 +78,4 @@ def load_rendered(text: str) -> Any:
             parsed = None
         if type(parsed) is dict and _same_in_yaml11(parsed):
             return parsed
-    return yaml.load(text, Loader=_PYYAML_LOADER)
+    return load_plain_yaml(text)

@@ -93,7 +93,7 @@ def test_fast_reader_is_used_for_plain_kubernetes_objects(monkeypatch: pytest.Mo
         "        ports:\n        - containerPort: 8080\n"
     )
     assert yamlload.yaml_rs is not None, "yaml-rs is a dependency of kfctl"
-    monkeypatch.setattr(yamlload.yaml, "load", lambda *a, **k: pytest.fail("PyYAML used for a plain object"))
+    monkeypatch.setattr(yamlload, "load_plain_yaml", lambda *a, **k: pytest.fail("PyYAML used for a plain object"))
     assert load_rendered(text)["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080}]
 
 
@@ -108,7 +108,7 @@ def test_cel_rules_with_negations_are_read_by_yaml_rs(monkeypatch: pytest.Monkey
         "  x-kubernetes-validations:\n  - rule: self.all(key, !key.contains('*'))\n"
         "  - rule: 'self.type != \"x\" ? !has(self.y) : true'\n"
     )
-    monkeypatch.setattr(yamlload.yaml, "load", lambda *a, **k: pytest.fail("PyYAML used for CEL rules"))
+    monkeypatch.setattr(yamlload, "load_plain_yaml", lambda *a, **k: pytest.fail("PyYAML used for CEL rules"))
     assert len(load_rendered(text)["spec"]["x-kubernetes-validations"]) == 2
 
 
