@@ -15,6 +15,7 @@ from kfctl.cli import (
     preflight_commands,
     render_commands,
     source_commands,
+    tenant_commands,
 )
 from kfctl.cli.context import GlobalOptions, error_boundary, global_options
 from kfctl.cli.options import OutputOption
@@ -69,6 +70,7 @@ preflight_commands.register(app)
 source_commands.register(app)
 images_commands.register(app)
 cache_commands.register(app)
+tenant_commands.register(app)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from kfctl.config.oci import DIGEST_EXAMPLE, NAME_EXAMPLE, TAG_EXAMPLE, digest_problem, name_problem, tag_problem
 from kfctl.config.selectors import SelectorError, parse_selector
 from kfctl.config.settings import DEFAULT_ADOPT, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, DEFAULT_WAIT, parse_duration
+from kfctl.config.tenants import TENANTS, TenantConfig, read_tenants
 from kfctl.schema import (
     Bool,
     Checked,
@@ -25,7 +26,6 @@ from kfctl.schema import (
     Int,
     ListOf,
     MapOf,
-    NotSupportedYet,
     Obj,
     Scalar,
     Shape,
@@ -220,28 +220,6 @@ COMPONENT = Either(
         "dependsOn": [],
     },
 )
-# Team namespaces. Not part of APP until kfctl creates them (the tenancy work): `spec.tenants` is
-# refused as not supported yet, so nobody writes tenants and silently gets nothing.
-TENANT = Obj(
-    {
-        "name": Field(Str(pattern=DNS_NAME, what="a namespace name"), required=True),
-        "owner": Field(Str(pattern=r"[^@\s]+@[^@\s]+", what="an email address"), required=True),
-        "members": Field(
-            ListOf(
-                Obj(
-                    {
-                        "user": Field(Str(), required=True),
-                        "role": Field(Str(choices=["admin", "edit", "view"]), default="edit"),
-                    }
-                )
-            ),
-            default=list,
-        ),
-        "quota": Field(MapOf(Scalar()), default=dict),
-        "gpuQuota": Field(Int(minimum=0)),
-        "networkPolicy": Field(Str(choices=["isolated", "open"]), default="isolated"),
-    }
-)
 SETTINGS = Obj(
     {
         # No defaults: None tells kfctl.config.settings.resolve_run_settings that the config left it
@@ -279,7 +257,7 @@ APP = Obj(
                     "sources": Field(MapOf(_source_shape()), default=dict),
                     "mirrors": Field(MapOf(Str()), default=dict),
                     "components": Field(ListOf(COMPONENT)),
-                    "tenants": Field(NotSupportedYet("kfctl does not create team namespaces yet: remove spec.tenants")),
+                    "tenants": Field(TENANTS, default=list),
                     "settings": Field(SETTINGS, default=lambda: SETTINGS.check({}, Where("", None, ""))),
                 }
             ),
@@ -353,6 +331,8 @@ class AppConfig:
     where_components: Where | None = None
     where_profile: Where | None = None
     where_platform: Where | None = None
+    tenants: list[TenantConfig] = field(default_factory=list)
+    where_tenants: Where | None = None
 
     @property
     def directory(self) -> Path:
@@ -417,6 +397,8 @@ def load_app_config(path: Path) -> AppConfig:
         where_components=child("components"),
         where_profile=child("profile"),
         where_platform=child("platform"),
+        tenants=read_tenants(spec["tenants"], spec_node.get("tenants"), child("tenants")),
+        where_tenants=child("tenants"),
     )
 
 

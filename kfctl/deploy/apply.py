@@ -51,6 +51,9 @@ class ApplyOptions:
     concurrency: int = 16
     prune: bool = True
     adopt: bool = False
+    # Namespaces whose data pruning may delete with them (`kfctl tenant delete --force`); the rest are
+    # kept while they hold data.
+    purge_namespaces: frozenset[str] = frozenset()
 
 
 class Executor:
@@ -477,7 +480,13 @@ class Executor:
             self.api, self.inventory.applyset_id, before_write=self.lock.check, on_write=self._count_writes
         )
         order = [c.name for c in self.plan.components]
-        removals = remover.remove_all(stale, order, purge=False, concurrency=self.options.concurrency)
+        removals = remover.remove_all(
+            stale,
+            order,
+            purge=False,
+            concurrency=self.options.concurrency,
+            purge_namespaces=self.options.purge_namespaces,
+        )
         pruned = [str(r.ref) for r in removals if r.outcome is not Outcome.KEPT]
         kept = [f"{r.ref} ({r.why})" for r in removals if r.outcome is Outcome.KEPT]
         if pruned or kept:

@@ -72,12 +72,23 @@ class Remover:
         self._owners: dict[str, Owner] = {}
 
     def remove_all(
-        self, entries: Iterable[InventoryEntry], component_order: list[str], *, purge: bool, concurrency: int = 16
+        self,
+        entries: Iterable[InventoryEntry],
+        component_order: list[str],
+        *,
+        purge: bool,
+        concurrency: int = 16,
+        purge_namespaces: frozenset[str] = frozenset(),
     ) -> list[Removal]:
+        """`purge_namespaces`: namespaces deleted with their data even without `purge`."""
+
+        def purged(entry: InventoryEntry) -> bool:
+            return purge or (entry.ref.kind == "Namespace" and entry.ref.name in purge_namespaces)
+
         removals: list[Removal] = []
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kfctl-delete") as pool:
             for batch in removal_batches(entries, component_order):
-                removals.extend(pool.map(lambda e: self.remove(e, purge=purge), batch))
+                removals.extend(pool.map(lambda e: self.remove(e, purge=purged(e)), batch))
         return removals
 
     def remove(self, entry: InventoryEntry, *, purge: bool) -> Removal:

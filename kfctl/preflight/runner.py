@@ -13,11 +13,12 @@ from kfctl.errors import KfctlError
 from kfctl.kube.api import Api, ApiError, api_error
 from kfctl.kube.errors import Forbidden
 from kfctl.platform.catalog import Platform
-from kfctl.preflight import certmanager, cni, dns, gpu, leftovers, nodes, permissions, storage, version
+from kfctl.preflight import certmanager, cni, dns, gpu, leftovers, nodes, permissions, storage, tenancy, version
 from kfctl.preflight.context import READ_RETRY_SECONDS, Check, CheckContext, Outcome, PlanLike, skipped, unknown
 from kfctl.preflight.report import CheckResult, PreflightOptions, PreflightReport, Status
 
-# Report order: the cluster itself, its add-ons, the user, then what earlier installs left.
+# Report order: the cluster itself, its add-ons, what the tenants need of it, the user, then what
+# earlier installs left.
 CHECKS: tuple[Check, ...] = (
     *version.CHECKS,
     *nodes.CHECKS,
@@ -26,6 +27,7 @@ CHECKS: tuple[Check, ...] = (
     *storage.CHECKS,
     *certmanager.CHECKS,
     *gpu.CHECKS,
+    *tenancy.CHECKS,
     *permissions.CHECKS,
     *leftovers.CHECKS,
 )

@@ -21,6 +21,8 @@ from kfctl.render.build import RenderedComponent, ordered_objects, ordered_text,
 from kfctl.render.cache import RenderCache, cache_disabled
 from kfctl.render.kustomize import find_kustomize
 from kfctl.render.resolve import ResolvedApp, platform_by_name, resolve_app
+from kfctl.render.tenants import add_tenants
+from kfctl.tenancy.objects import COMPONENT as TENANTS
 
 
 @dataclass
@@ -72,10 +74,13 @@ def _only(components: list[str]) -> list[str] | None:
 
 def load_and_resolve(options: RenderOptions, *, check_remote: bool = True) -> ResolvedApp:
     config = load_app_config(options.config_path)
+    selected = _only(options.components)
+    if selected and TENANTS in selected:
+        selected = None  # what tenants need is known only from the whole render (kfctl.render.tenants)
     return resolve_app(
         config,
         manifests_dir=options.manifests_dir,
-        only=_only(options.components),
+        only=selected,
         mirrors=options.mirrors,
         check_remote=check_remote,
     )
@@ -96,6 +101,7 @@ def build(options: RenderOptions, on_component: Callable[[str, int], None] | Non
     cache = RenderCache.open(kustomize) if use_cache else None
     started = time.monotonic()
     rendered = render_app(app, kustomize, concurrency=None, on_component=on_component, cache=cache)
+    add_tenants(app, rendered, _only(options.components))
     summary = cache.summary() if cache else None
     return BuildResult(app, rendered, kustomize.label, time.monotonic() - started, summary, cache)
 
