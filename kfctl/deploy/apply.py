@@ -32,9 +32,10 @@ from kfctl.deploy.wait import ObjectFailed, Waiter
 from kfctl.errors import KfctlError, WaitTimeoutError
 from kfctl.kube.api import Api, ObjectRef
 from kfctl.kube.errors import ApiError, Forbidden, NotServedError, WebhookUnavailable
-from kfctl.kube.ownership import APPLYSET_PART_OF, owners_of
+from kfctl.kube.ownership import APPLYSET_PART_OF, NOBODY, Owner, OwnerKind, owner_of, owners_of
 from kfctl.platform.catalog import ReadinessGate
 from kfctl.platform.kinds import Stage
+from kfctl.tenancy.objects import COMPONENT as TENANTS
 
 # Transient errors get a bounded window of their own: a webhook may take minutes to answer, a kind
 # that is still not served after its CRD is Established will not be served by waiting.
@@ -135,6 +136,7 @@ class Executor:
         self.live = self._live_members(previous) if previous else {}
         unknown = [o.ref for o in self.plan.objects if o.ref not in self.live]
         owners = owners_of(self.api, unknown, self.inventory.applyset_id) if unknown else {}
+        owners.update(self._unmanaged_team_namespaces(set(unknown) - set(owners)))
         components = {c.name for c in self.plan.components} if self.partial else None
         change = compute_change(self.plan.objects, previous, self.live, owners, partial_components=components)
         if change.foreign and not self.options.adopt:
@@ -471,6 +473,17 @@ class Executor:
             self.api.refresh_discovery()
             self._last_discovery = time.monotonic()
             return True
+
+    def _unmanaged_team_namespaces(self, unknown: set[ObjectRef]) -> dict[ObjectRef, Owner]:
+        """A tenant's namespace that exists but no tool manages is somebody's by hand: refused unless
+        --adopt, like another tool's objects (a platform object kubectl created is taken over as before)."""
+        found: dict[ObjectRef, Owner] = {}
+        for obj in self.plan.objects:
+            if obj.component == TENANTS and obj.ref.kind == "Namespace" and obj.ref in unknown:
+                live = self.api.get(obj.ref)
+                if live is not None and owner_of(live.get("metadata") or {}, self.inventory.applyset_id, {}) == NOBODY:
+                    found[obj.ref] = Owner(OwnerKind.UNMANAGED)
+        return found
 
     # -- prune ----------------------------------------------------------------------------------
 

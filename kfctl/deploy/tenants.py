@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,16 +70,30 @@ class TenantResult:
         return data
 
 
-def _apply_tenants(run: TenantRun, edit: Edit, *, purge: frozenset[str] = frozenset()) -> ApplyReport | None:
+def _edit_and_apply(
+    run: TenantRun, change: Callable[[], Edit], *, purge: frozenset[str] = frozenset()
+) -> tuple[Edit, ApplyReport | None]:
+    """Edit the config, then apply the tenants alone. When the apply refuses (bad input, a namespace
+    that is somebody else's: nothing was written to the cluster), the config is put back as it was,
+    so the file never asks for what the cluster was refused."""
+    path = run.render.config_path
+    before = path.read_text()
+    edit = change()
     if not run.apply:
-        return None
+        return edit, None
     render = replace(run.render, components=[COMPONENT])
-    return apply(render, run.target, replace(run.options, purge_namespaces=purge), run.reporter, run.checks)
+    try:
+        report = apply(render, run.target, replace(run.options, purge_namespaces=purge), run.reporter, run.checks)
+    except InputError:
+        if edit.changed:
+            path.write_text(before)
+        raise
+    return edit, report
 
 
 def tenant_create(run: TenantRun, spec: TenantSpec) -> TenantResult:
-    edit = create_tenant(run.render.config_path, spec)
-    return TenantResult("create", spec.name, edit.changed, edit.config, _apply_tenants(run, edit))
+    edit, report = _edit_and_apply(run, lambda: create_tenant(run.render.config_path, spec))
+    return TenantResult("create", spec.name, edit.changed, edit.config, report)
 
 
 def held_objects(api: Api, namespace: str, applyset_id: str) -> list[str]:
@@ -109,15 +124,17 @@ def tenant_delete(run: TenantRun, name: str, *, force: bool) -> TenantResult:
             f"tenant {name}: namespace {name} holds {shown}",
             hint="pass --force to delete the namespace with them, or move the work first",
         )
-    edit = delete_tenant(run.render.config_path, name)
-    report = _apply_tenants(run, edit, purge=frozenset({name}) if force else frozenset())
+    purge = frozenset({name}) if force else frozenset()
+    edit, report = _edit_and_apply(run, lambda: delete_tenant(run.render.config_path, name), purge=purge)
     return TenantResult("delete", name, edit.changed, edit.config, report)
 
 
 def access_change(run: TenantRun, namespace: str, subject: Member, *, grant: bool) -> TenantResult:
-    edit = set_access(run.render.config_path, namespace, subject if grant else None, None if grant else subject)
-    action = "grant" if grant else "revoke"
-    return TenantResult(action, namespace, edit.changed, edit.config, _apply_tenants(run, edit), subject.summary())
+    path = run.render.config_path
+    edit, report = _edit_and_apply(
+        run, lambda: set_access(path, namespace, subject if grant else None, None if grant else subject)
+    )
+    return TenantResult("grant" if grant else "revoke", namespace, edit.changed, edit.config, report, subject.summary())
 
 
 def find_tenant(config: AppConfig, name: str) -> TenantConfig:

@@ -41,6 +41,7 @@ class OwnerKind(StrEnum):
     APPLYSET = "applyset"  # an ApplySet whose parent is not a kfctl app's (kubectl, another tool)
     ORPHANED_APPLYSET = "orphaned-applyset"  # the label names an ApplySet whose parent is gone
     HELM = "helm"
+    UNMANAGED = "unmanaged"  # exists, labelled by no tool, where kfctl takes nothing unasked (team namespaces)
     NONE = "none"
 
 
@@ -52,7 +53,7 @@ class Owner:
     @property
     def foreign(self) -> bool:
         """Taking it over needs --adopt: somebody else manages it."""
-        return self.kind in (OwnerKind.KFCTL_APP, OwnerKind.APPLYSET, OwnerKind.HELM)
+        return self.kind in (OwnerKind.KFCTL_APP, OwnerKind.APPLYSET, OwnerKind.HELM, OwnerKind.UNMANAGED)
 
     def describe(self) -> str:
         return {
@@ -61,6 +62,7 @@ class Owner:
             OwnerKind.APPLYSET: f"ApplySet {self.name}",
             OwnerKind.ORPHANED_APPLYSET: f"ApplySet {self.name} whose parent is gone",
             OwnerKind.HELM: f"Helm release {self.name}",
+            OwnerKind.UNMANAGED: "nobody (it was created outside kfctl)",
             OwnerKind.NONE: "nobody",
         }[self.kind]
 
