@@ -420,3 +420,24 @@ def test_with_kubeflow_profiles_a_profile_and_kfam_bindings(cluster: LiveCluster
     )
     assert cluster.run_kubectl("get", "resourcequota", "kfctl-tenant-quota", "-n", TEAM_A).returncode != 0
     assert can_i(cluster, app["users"][EDITOR], "create", "deployments", TEAM_A)
+
+
+def test_a_hundred_tenants_in_one_apply_and_a_no_op_apply_writes_nothing(
+    cluster: LiveCluster, app: dict[str, Any]
+) -> None:
+    many = [
+        {"name": f"many-{index:03d}-{SUFFIX}", "owner": OWNER, "members": [{"user": EDITOR, "role": "view"}]}
+        for index in range(100)
+    ]
+    config = write(app["directory"], WITH_PROFILES, [*tenants(), *many])
+    applied = kfctl(cluster, "apply", "-f", str(config), "-o", "json")
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    report = report_of(applied)
+    tenants_row = next(c for c in report["components"] if c["name"] == "tenants")
+    assert tenants_row["applied"] >= 100 * 5  # namespace, Profile, RoleBinding, AuthorizationPolicy, LimitRange, …
+    print(f"100 tenants: {report['seconds']}s, {report['requests']} requests, {report['writes']} writes")
+    mark = cluster.audit.mark()
+    again = kfctl(cluster, "apply", "-f", str(config), "-o", "json")
+    assert again.returncode == 0 and report_of(again)["status"] == "unchanged", again.stderr[-2000:]
+    assert mutating_requests(cluster, mark) == []
+    assert len(cluster.get_json("profiles")["items"]) >= 102
