@@ -58,6 +58,7 @@ class QuotaResource:
     key: str  # in a quota's `hard`
     node_resource: str  # in a node's status.allocatable
     noun: str
+    unit: str  # of the figures in the report's details
     amount: Callable[[float], str]
     countable: bool = True  # "8 allocatable GPUs"; else "192 GiB of allocatable memory"
 
@@ -68,9 +69,9 @@ class QuotaResource:
 
 
 RESOURCES: tuple[QuotaResource, ...] = (
-    QuotaResource(f"requests.{GPU_RESOURCE}", GPU_RESOURCE, "GPU", _number),
-    QuotaResource("requests.cpu", "cpu", "CPU", _number),
-    QuotaResource("requests.memory", "memory", "memory", _gib, countable=False),
+    QuotaResource(f"requests.{GPU_RESOURCE}", GPU_RESOURCE, "GPU", "GPUs", _number),
+    QuotaResource("requests.cpu", "cpu", "CPU", "CPUs", _number),
+    QuotaResource("requests.memory", "memory", "memory", "bytes", _gib, countable=False),
 )
 
 
@@ -173,6 +174,7 @@ def evaluate_quotas(quotas: Mapping[str, Mapping[str, Any]], nodes: list[dict[st
             "asked": round(total, 3),
             "allocatable": round(cluster, 3),
             "perTenant": {t: round(v, 3) for t, v in asks.items()},
+            "unit": resource.unit,
             "unlimited": unlimited,
         }
         if not asks:
@@ -185,7 +187,7 @@ def evaluate_quotas(quotas: Mapping[str, Mapping[str, Any]], nodes: list[dict[st
                 f"but the cluster has {resource.available(cluster)}"
             )
         elif total > cluster:
-            over = f" ({listing([f'{t} {resource.amount(asks[t])}' for t in alone])} alone)" if alone else ""
+            over = f" ({listing([f'{t} alone asks {resource.amount(asks[t])}' for t in alone])})" if alone else ""
             problems.append(
                 f"the {resource.noun} quotas sum to {resource.amount(total)}{over} "
                 f"but the cluster has {resource.available(cluster)}"
@@ -228,7 +230,7 @@ def evaluate_network_policy(isolated: list[str], detected: list[DetectedCni], al
     if not names:
         expected = [c for c in allowed if c != "any"]
         would = (
-            f"; the profile expects {listing(expected)}, which would enforce them"
+            f"; the profile expects {' or '.join(expected)}, which would enforce them"
             if expected and all(_support(c).enforces for c in expected)
             else ""
         )

@@ -612,6 +612,8 @@ def test_check_ids_are_stable_and_unique() -> None:
         "gpu-nodes",
         "gpu-device-plugin",
         "gpu-runtime-class",
+        "tenancy-quota",
+        "tenancy-network-policy",
         "permissions",
         "leftover-webhooks",
         "leftover-apiservices",
