@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from kfctl.deploy.change import Change, compute_change
+from kfctl.deploy.claims import claims
 from kfctl.deploy.events import Reporter
 from kfctl.deploy.lock import AppLock
 from kfctl.deploy.plan import ComponentPlan, Plan, PlannedObject, normalize_scopes
 from kfctl.deploy.prune import Outcome, Remover
 from kfctl.deploy.record import Inventory, InventoryEntry, ReleaseRecord, ReleaseStatus, fields_fingerprint
 from kfctl.deploy.results import ApplyReport, ApplyStatus, ComponentResult, ComponentStatus
-from kfctl.deploy.wait import ObjectFailed, Waiter
+from kfctl.deploy.wait import ObjectFailed, Waiter, gate_ref
 from kfctl.errors import KfctlError, WaitTimeoutError
 from kfctl.kube.api import Api, ObjectRef
 from kfctl.kube.errors import ApiError, Forbidden, NotServedError, WebhookUnavailable
-from kfctl.kube.ownership import APPLYSET_PART_OF, NOBODY, Owner, OwnerKind, owner_of, owners_of
-from kfctl.platform.catalog import ReadinessGate
+from kfctl.kube.ownership import APPLYSET_PART_OF
+from kfctl.platform.graph import transitive_dependents
 from kfctl.platform.kinds import Stage
-from kfctl.tenancy.objects import COMPONENT as TENANTS
 
 # Transient errors get a bounded window of their own: a webhook may take minutes to answer, a kind
 # that is still not served after its CRD is Established will not be served by waiting.
@@ -134,9 +134,7 @@ class Executor:
         if previous:
             previous.inventory = self._normalized(previous.inventory)
         self.live = self._live_members(previous) if previous else {}
-        unknown = [o.ref for o in self.plan.objects if o.ref not in self.live]
-        owners = owners_of(self.api, unknown, self.inventory.applyset_id) if unknown else {}
-        owners.update(self._unmanaged_team_namespaces(set(unknown) - set(owners)))
+        owners = claims(self.api, self.plan.objects, set(self.live), self.inventory.applyset_id)
         components = {c.name for c in self.plan.components} if self.partial else None
         change = compute_change(self.plan.objects, previous, self.live, owners, partial_components=components)
         if change.foreign and not self.options.adopt:
@@ -338,7 +336,7 @@ class Executor:
                 self.upfront_failures[name] = error
 
         # The components most others wait for first (istio, cert-manager): their CRDs are on the critical path.
-        dependents = _dependents(self.plan.components)
+        dependents = transitive_dependents({c.name: c.depends_on for c in self.plan.components})
         order = sorted(self.plan.components, key=lambda c: (-len(dependents[c.name]), c.wave))
         return {
             c.name: runner.submit(
@@ -474,17 +472,6 @@ class Executor:
             self._last_discovery = time.monotonic()
             return True
 
-    def _unmanaged_team_namespaces(self, unknown: set[ObjectRef]) -> dict[ObjectRef, Owner]:
-        """A tenant's namespace that exists but no tool manages is somebody's by hand: refused unless
-        --adopt, like another tool's objects (a platform object kubectl created is taken over as before)."""
-        found: dict[ObjectRef, Owner] = {}
-        for obj in self.plan.objects:
-            if obj.component == TENANTS and obj.ref.kind == "Namespace" and obj.ref in unknown:
-                live = self.api.get(obj.ref)
-                if live is not None and owner_of(live.get("metadata") or {}, self.inventory.applyset_id, {}) == NOBODY:
-                    found[obj.ref] = Owner(OwnerKind.UNMANAGED)
-        return found
-
     # -- prune ----------------------------------------------------------------------------------
 
     def _prune(self, stale: list[InventoryEntry]) -> tuple[list[str], list[str]]:
@@ -511,32 +498,5 @@ class Executor:
             self.writes += count
 
 
-def _dependents(components: list[ComponentPlan]) -> dict[str, set[str]]:
-    """Every component's transitive dependents."""
-    direct: dict[str, set[str]] = {c.name: set() for c in components}
-    for c in components:
-        for dependency in c.depends_on:
-            direct.setdefault(dependency, set()).add(c.name)
-    result: dict[str, set[str]] = {}
-
-    def collect(name: str) -> set[str]:
-        if name not in result:
-            result[name] = set()
-            for child in direct.get(name, ()):
-                result[name] |= {child} | collect(child)
-        return result[name]
-
-    for c in components:
-        collect(c.name)
-    return result
-
-
 def _revision(record: ReleaseRecord | None) -> int:
     return record.revision if record else 0
-
-
-GATE_API_VERSIONS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Job": "batch/v1"}
-
-
-def gate_ref(gate: ReadinessGate) -> ObjectRef:
-    return ObjectRef(GATE_API_VERSIONS.get(gate.kind, "v1"), gate.kind, gate.namespace or "", gate.name)

@@ -11,6 +11,7 @@ from typing import Any
 from kfctl.errors import KfctlError, WaitTimeoutError
 from kfctl.kube.api import Api, ObjectRef
 from kfctl.kube.errors import ApiError, NotServedError
+from kfctl.platform.catalog import ReadinessGate
 from kfctl.platform.readiness import Readiness, State, readiness
 
 
@@ -99,3 +100,10 @@ def _failed(ref: ObjectRef, obj: dict[str, Any] | None, status: Readiness, api: 
         reason="Failed",
     )
     return ObjectFailed(ref, error)
+
+
+GATE_API_VERSIONS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Job": "batch/v1"}
+
+
+def gate_ref(gate: ReadinessGate) -> ObjectRef:
+    return ObjectRef(GATE_API_VERSIONS.get(gate.kind, "v1"), gate.kind, gate.namespace or "", gate.name)

@@ -81,3 +81,23 @@ def find_cycle(graph: Mapping[str, list[str]]) -> list[str]:
             if found:
                 return found
     return sorted(graph)
+
+
+def transitive_dependents(depends_on: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """Every node's dependents, direct or not (`depends_on`: node → what it needs)."""
+    direct: dict[str, set[str]] = {name: set() for name in depends_on}
+    for name, needs in depends_on.items():
+        for dependency in needs:
+            direct.setdefault(dependency, set()).add(name)
+    result: dict[str, set[str]] = {}
+
+    def collect(name: str) -> set[str]:
+        if name not in result:
+            result[name] = set()
+            for child in direct.get(name, ()):
+                result[name] |= {child} | collect(child)
+        return result[name]
+
+    for name in depends_on:
+        collect(name)
+    return result

@@ -69,3 +69,15 @@ def test_objects_ordered_definitions_first_webhooks_and_custom_resources_last() 
         "ValidatingWebhookConfiguration",
         "Certificate",
     ]
+
+
+def test_transitive_dependents_reach_every_component_downstream() -> None:
+    from kfctl.platform.graph import transitive_dependents
+
+    graph = {"istio": [], "kubeflow-roles": [], "profiles": ["istio", "kubeflow-roles"], "tenants": ["profiles"]}
+    assert transitive_dependents(graph) == {
+        "istio": {"profiles", "tenants"},
+        "kubeflow-roles": {"profiles", "tenants"},
+        "profiles": {"tenants"},
+        "tenants": set(),
+    }
