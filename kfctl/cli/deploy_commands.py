@@ -233,7 +233,8 @@ def status(
         output,
         columns=("COMPONENT", "HEALTH", "READY", "NOT READY"),
         rows=rows,
-        title=f"{data['app']} revision {data['revision']} ({data['status']})",
+        title=f"{data['app']} revision {data['revision']} ({data['status']})"
+        + (f", {len(data['tenants'])} tenants" if data["tenants"] else ""),
     )
     if not data["healthy"]:
         raise typer.Exit(int(ExitCode.FAILED))

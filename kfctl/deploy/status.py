@@ -12,6 +12,8 @@ from kfctl.errors import ConfigError, InputError
 from kfctl.kube.api import Api, ObjectRef
 from kfctl.kube.ownership import APPLYSET_PART_OF, OwnerKind, owners_of
 from kfctl.platform.readiness import readiness
+from kfctl.tenancy.objects import COMPONENT as TENANTS
+from kfctl.tenancy.objects import QUOTA_NAME
 
 
 def no_release(app: str) -> InputError:
@@ -60,7 +62,28 @@ def app_status(api: Api, app: str) -> dict[str, Any]:
         "platform": record.platform,
         "profile": record.profile,
         "components": list(components.values()),
+        "tenants": _tenants(record, live),
     }
+
+
+def _tenants(record: ReleaseRecord, live: dict[ObjectRef, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each team namespace of the release: its phase and, where kfctl keeps the quota, its use."""
+    tenants = []
+    for entry in record.inventory:
+        ref = entry.ref
+        if entry.component != TENANTS or ref.kind != "Namespace":
+            continue
+        namespace = live.get(ref) or {}
+        quota = live.get(ObjectRef("v1", "ResourceQuota", ref.name, QUOTA_NAME)) or {}
+        status = quota.get("status") or {}
+        tenants.append(
+            {
+                "name": ref.name,
+                "phase": (namespace.get("status") or {}).get("phase", "Missing"),
+                "quota": {"hard": status.get("hard") or {}, "used": status.get("used") or {}} if quota else None,
+            }
+        )
+    return tenants
 
 
 def _relaxations(profile: str) -> frozenset[str]:

@@ -224,6 +224,24 @@ def test_the_gpu_quota_refuses_a_pod_and_limit_range_defaults_fill_a_pod_without
     cluster.kubectl("delete", "pod", "one-gpu", "no-requests", "-n", TEAM_A, "--wait=false")
 
 
+def test_status_shows_the_tenants_and_their_quota_use(cluster: LiveCluster, app: dict[str, Any]) -> None:
+    result = kfctl(cluster, "status", "-f", str(app["config"]), "-o", "json")
+    assert result.returncode == 0, result.stdout[-2000:]
+    tenants = {t["name"]: t for t in report_of(result)["tenants"]}
+    assert set(tenants) >= {TEAM_A, TEAM_B} and all(t["phase"] == "Active" for t in tenants.values())
+    components = {c["name"]: c for c in report_of(result)["components"]}
+    assert components["tenants"]["health"] == "Healthy"
+
+    def team_a_quota() -> dict[str, Any]:
+        status = report_of(kfctl(cluster, "status", "-f", str(app["config"]), "-o", "json"))
+        return next(t for t in status["tenants"] if t["name"] == TEAM_A)["quota"] or {}
+
+    # status.hard is written by the quota controller, after the apply
+    cluster.wait_until("team-a's quota to be counted", lambda: bool(team_a_quota().get("hard")), timeout=60)
+    quota = team_a_quota()
+    assert quota["hard"]["requests.nvidia.com/gpu"] == "1" and "requests.nvidia.com/gpu" in quota["used"]
+
+
 def test_isolation_opens_exactly_the_platforms_namespaces_and_dns(cluster: LiveCluster, app: dict[str, Any]) -> None:
     build = subprocess.run(["kfctl", "build", "-f", str(app["config"])], capture_output=True, text=True, check=True)
     platform_namespaces = sorted(
