@@ -12,6 +12,7 @@ from kfctl.cli import (
     catalog_commands,
     deploy_commands,
     images_commands,
+    lifecycle_commands,
     preflight_commands,
     render_commands,
     source_commands,
@@ -71,6 +72,7 @@ source_commands.register(app)
 images_commands.register(app)
 cache_commands.register(app)
 tenant_commands.register(app)
+lifecycle_commands.register(app)
 
 
 def run() -> None:

@@ -39,6 +39,7 @@ def _run(
     *,
     no_apply: bool,
     skip_preflight: bool,
+    adopt: bool | None = None,
 ) -> Any:
     from kfctl.config.app import load_app_config
     from kfctl.config.settings import resolve_run_settings
@@ -49,7 +50,7 @@ def _run(
     from kfctl.preflight import PreflightOptions
     from kfctl.render.service import RenderOptions
 
-    settings = resolve_run_settings(load_app_config(config).settings)
+    settings = resolve_run_settings(load_app_config(config).settings, adopt=adopt)
     options = global_options(ctx)
     return TenantRun(
         RenderOptions(config, manifests_dir, kustomize_bin),
@@ -129,6 +130,9 @@ def create(
     kustomize_bin: KustomizeBinOption = None,
     no_apply: NoApplyOption = False,
     skip_preflight: SkipPreflightOption = False,
+    adopt: Annotated[
+        bool | None, typer.Option("--adopt", help="Take over a namespace that exists and is not kfctl's.")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Accepted for scripts; create never asks.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -148,7 +152,9 @@ def create(
         for key, value in (("cpu", cpu_quota), ("memory", memory_quota), ("gpu", gpu_quota), ("storage", storage_quota))
         if value is not None
     }
-    run = _run(ctx, config, manifests_dir, kustomize_bin, output, no_apply=no_apply, skip_preflight=skip_preflight)
+    run = _run(
+        ctx, config, manifests_dir, kustomize_bin, output, no_apply=no_apply, skip_preflight=skip_preflight, adopt=adopt
+    )
     try:
         result = tenant_create(run, TenantSpec(name, owner, members, quota, isolate))
     finally:

@@ -67,6 +67,7 @@ class Executor:
         *,
         partial: bool = False,
         before_writes: Callable[[], None] | None = None,
+        lock: AppLock | None = None,
     ) -> None:
         self.api = api
         # Preflight: run once it is known that something will be written (a no-op apply writes nothing
@@ -78,7 +79,9 @@ class Executor:
         self.options = options
         self.reporter = reporter
         self.inventory = Inventory(api, plan.app, tooling=plan.applyset_tooling)
-        self.lock = AppLock(api, plan.app, "apply", reporter)
+        # A lock the caller already holds (`kfctl upgrade` holds it across its steps and migrations).
+        self.owns_lock = lock is None
+        self.lock = lock or AppLock(api, plan.app, "apply", reporter)
         self.deadline = time.monotonic() + options.timeout
         self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="kfctl-apply")
         self.waiter = Waiter(api, self.pool, plan.relax, self.deadline)
@@ -101,7 +104,7 @@ class Executor:
             return self._run()
         finally:
             self.pool.shutdown(wait=True)
-            if self.lock.held:
+            if self.lock.held and self.owns_lock:
                 self.lock.release()
                 self._count_writes(1)
 
@@ -109,14 +112,16 @@ class Executor:
         self.api.refresh_discovery()
         normalize_scopes(self.plan, self.api.served_kinds())
         change = self._decide()
-        self.lock.ensure_free()  # another run holds it: say so (exit 5) before checks or writes
+        if self.owns_lock:
+            self.lock.ensure_free()  # another run holds it: say so (exit 5) before checks or writes
         if change.no_op:
             return self._no_op(change)
         if self.before_writes:
             self.before_writes()
         self.inventory.ensure_namespace()
-        self.lock.acquire()
-        self._count_writes(1)
+        if self.owns_lock:
+            self.lock.acquire()
+            self._count_writes(1)
         latest = self.inventory.latest()
         if _revision(latest) != _revision(change.previous):
             change = self._decide()  # another run finished between our read and the lock

@@ -117,9 +117,9 @@ def compute_change(
             change.unchanged[obj.ref] = InventoryEntry(obj.ref, obj.component, obj.digest, entry.fields)
         else:
             change.apply.append(obj)
-    planned_refs = {o.ref for o in planned}
+    planned_objects = {o.ref.identity for o in planned}
     for entry in previous.inventory if previous else []:
-        if entry.ref in planned_refs:
+        if entry.ref.identity in planned_objects:
             continue
         if partial_components is not None and entry.component not in partial_components:
             change.untouched.append(entry)

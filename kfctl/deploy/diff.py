@@ -28,7 +28,7 @@ class DiffResult:
         return bool(self.changes)
 
 
-def _clean(obj: dict[str, Any] | None) -> dict[str, Any]:
+def comparable(obj: dict[str, Any] | None) -> dict[str, Any]:
     if not obj:
         return {}
     cleaned = {k: v for k, v in obj.items() if k != "status"}
@@ -59,8 +59,8 @@ def diff_plan(api: Api, plan: Plan, *, partial: bool, concurrency: int = 16) -> 
             after = api.apply(obj, dry_run=True)
         except NotServedError:
             after = obj  # its CRD is not there yet: the object would be created as written
-        before_text = yaml.safe_dump(_clean(live), sort_keys=True) if live else ""
-        after_text = yaml.safe_dump(_clean(after), sort_keys=True)
+        before_text = yaml.safe_dump(comparable(live), sort_keys=True) if live else ""
+        after_text = yaml.safe_dump(comparable(after), sort_keys=True)
         if before_text == after_text:
             return None
         lines = difflib.unified_diff(
@@ -75,10 +75,10 @@ def diff_plan(api: Api, plan: Plan, *, partial: bool, concurrency: int = 16) -> 
         for change in pool.map(one, [o.manifest for o in plan.objects]):
             if change:
                 result.changes.append(change)
-    planned_refs = {o.ref for o in plan.objects}
+    planned_refs = {o.ref.identity for o in plan.objects}
     components = {c.name for c in plan.components}
     for entry in previous.inventory if previous else []:
-        if entry.ref not in planned_refs and (not partial or entry.component in components):
+        if entry.ref.identity not in planned_refs and (not partial or entry.component in components):
             result.changes.append(
                 {"object": str(entry.ref), "action": "delete", "diff": f"--- live/{entry.ref}\n+++ (pruned)\n"}
             )

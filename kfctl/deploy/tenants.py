@@ -15,7 +15,7 @@ from kfctl.deploy.events import Reporter
 from kfctl.deploy.record import applyset_id
 from kfctl.deploy.results import ApplyReport
 from kfctl.deploy.service import apply, connect
-from kfctl.errors import InputError
+from kfctl.errors import ClusterUnreachableError, InputError, LockedError
 from kfctl.kube.api import Api, ObjectRef
 from kfctl.kube.client import ClusterTarget
 from kfctl.kube.ownership import APPLYSET_PART_OF
@@ -73,9 +73,10 @@ class TenantResult:
 def _edit_and_apply(
     run: TenantRun, change: Callable[[], Edit], *, purge: frozenset[str] = frozenset()
 ) -> tuple[Edit, ApplyReport | None]:
-    """Edit the config, then apply the tenants alone. When the apply refuses (bad input, a namespace
-    that is somebody else's: nothing was written to the cluster), the config is put back as it was,
-    so the file never asks for what the cluster was refused."""
+    """Edit the config, then apply the tenants alone. When the apply stops before writing anything (bad
+    input, a namespace that is somebody else's, another run holding the lock, no cluster), the config
+    is put back as it was, so the file never asks for what the cluster was refused. A failure after
+    writes keeps the edit: it is the desired state, and the next apply converges to it."""
     path = run.render.config_path
     before = path.read_text()
     edit = change()
@@ -84,7 +85,7 @@ def _edit_and_apply(
     render = replace(run.render, components=[COMPONENT])
     try:
         report = apply(render, run.target, replace(run.options, purge_namespaces=purge), run.reporter, run.checks)
-    except InputError:
+    except (InputError, LockedError, ClusterUnreachableError):
         if edit.changed:
             path.write_text(before)
         raise

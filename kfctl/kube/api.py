@@ -67,6 +67,12 @@ class ObjectRef:
     def group_kind(self) -> str:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """The object whatever version it is read through: a release that moves a kind from v1beta1 to
+        v1 still names the same object, which must not be pruned as if it were gone."""
+        return (self.group, self.kind, self.namespace, self.name)
+
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         return f"{self.group_kind} {where}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfctl.config.app import APP, AppConfig, load_app_config, new_app_config
+from kfctl.config.app import APP, AppConfig, ComponentConfig, load_app_config, new_app_config
 from kfctl.config.profiles import ClusterProfile, list_profiles, load_profile
 from kfctl.errors import ConfigError, InputError
 from kfctl.platform.catalog import Platform, load_platforms, newest
@@ -33,6 +33,11 @@ class RenderOptions:
     components: list[str] = field(default_factory=list)  # empty or ["all"]: every enabled component
     mirrors: dict[str, str] = field(default_factory=dict)  # --mirror PREFIX=LOCATION, over the config's mirrors
     use_cache: bool = True  # False: --no-cache (or $KFCTL_NO_CACHE): every component built by kustomize
+    # `kfctl upgrade`: render the config as if it named this platform release, and (for a config that
+    # relies on the release's default set) with these components instead of the new release's defaults.
+    platform: str | None = None
+    default_components: list[str] | None = None
+    drop_components: list[str] = field(default_factory=list)  # listed components the new release no longer has
 
 
 @dataclass
@@ -74,6 +79,12 @@ def _only(components: list[str]) -> list[str] | None:
 
 def load_and_resolve(options: RenderOptions, *, check_remote: bool = True) -> ResolvedApp:
     config = load_app_config(options.config_path)
+    if options.platform is not None:
+        config.platform = options.platform
+    if options.default_components is not None and config.components is None:
+        config.components = [ComponentConfig(name) for name in options.default_components]
+    if options.drop_components and config.components is not None:
+        config.components = [c for c in config.components if c.name not in options.drop_components]
     selected = _only(options.components)
     if selected and TENANTS in selected:
         selected = None  # what tenants need is known only from the whole render (kfctl.render.tenants)

@@ -1,27 +1,21 @@
 """The imperative tenant and access commands write into the app config itself (`spec.tenants` of
 kfctl.yaml), so the declarative path and the imperative one share one desired state: the next
 `kfctl apply` keeps what `kfctl access grant` added, and `kfctl diff` shows what it would change.
-
-Edits are round-trips (ruamel): comments, order and quoting of the rest of the file stay. The
-edited text is validated like any config before it replaces the file (atomically), so a command
-never leaves a config that `kfctl apply` would refuse.
+Edits are round-trips that keep the rest of the file (kfctl.config.edit).
 """
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from kfctl.config.app import AppConfig, load_app_config
+from kfctl.config.edit import load_for_edit, write_edited
 from kfctl.config.tenants import Member
-from kfctl.errors import ConfigError, InputError
+from kfctl.errors import InputError
 
 
 @dataclass
@@ -41,22 +35,8 @@ class Edit:
     changed: bool
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
-
-
 def _document(path: Path) -> Any:
-    load_app_config(path)  # the file must be valid before it is edited: its errors are reported as they are
-    document = _yaml().load(path.read_text())
-    if not isinstance(document, CommentedMap) or document.get("kind") != "AppConfig":
-        raise InputError(
-            f"{path}: only a kfctl AppConfig can be edited",
-            hint="convert a KfDef first: kfctl init DIR --from-kfdef FILE",
-        )
-    return document
+    return load_for_edit(path)
 
 
 def _tenants(document: CommentedMap) -> CommentedSeq:
@@ -81,26 +61,7 @@ def _member_entry(subject: Member) -> CommentedMap:
 
 
 def _write(path: Path, document: Any) -> AppConfig:
-    """Write the edited document next to the file, validate it, then move it over the file."""
-    buffer = io.StringIO()
-    _yaml().dump(document, buffer)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(buffer.getvalue())
-        try:
-            config = load_app_config(Path(temporary))
-        except ConfigError as error:
-            message = error.message.replace(temporary, str(path))
-            raise InputError(f"the edit would make the config invalid: {message}", hint=error.hint) from None
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    config.path = path
-    return config
+    return write_edited(path, document)
 
 
 def create_tenant(path: Path, spec: TenantSpec) -> Edit:

@@ -318,7 +318,10 @@ def test_a_namespace_made_by_hand_is_refused_unless_adopted(cluster: LiveCluster
     assert f"Namespace {TEAM_C}" in refused.stderr and "--adopt" in refused.stderr
     assert mutating_requests(cluster, mark) == []
     assert app["config"].read_text() == before  # the config is put back: it never asks for what was refused
-    cluster.kubectl("delete", "namespace", TEAM_C, "--wait=false")
+    adopted = kfctl(cluster, "tenant", "create", TEAM_C, "--owner", OWNER, "--adopt", "-f", config, "-o", "json")
+    assert adopted.returncode == 0, adopted.stderr[-2000:]
+    labels = cluster.get_json("namespace", TEAM_C)["metadata"]["labels"]
+    assert labels["kfctl.dev/component"] == "tenants" and labels["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
 def test_tenant_delete_needs_force_for_users_work_and_removing_a_tenant_keeps_its_pvcs(

@@ -85,6 +85,15 @@ def test_stale_and_untouched_on_a_partial_apply() -> None:
     assert [e.ref for e in partial.untouched] == [other], "a component not named is neither applied nor pruned"
 
 
+def test_an_object_read_through_a_new_api_version_is_the_same_object_not_a_stale_one() -> None:
+    """Istio's AuthorizationPolicy moved from v1beta1 to v1 in Kubeflow 1.11: pruning the v1beta1
+    entry would delete the object the upgrade has just applied as v1."""
+    old = ObjectRef("security.istio.io/v1beta1", "AuthorizationPolicy", "istio-system", "gateway")
+    new = ObjectRef("security.istio.io/v1", "AuthorizationPolicy", "istio-system", "gateway")
+    change = compute_change([planned(new)], record(InventoryEntry(old, "a", "d0", "f")), {}, {})
+    assert change.stale == [] and [o.ref for o in change.apply] == [new]
+
+
 def test_objects_of_other_owners_are_refused_in_one_line_per_owner() -> None:
     refs = [ref("Deployment", f"d{i}") for i in range(5)]
     other, helm = Owner(OwnerKind.KFCTL_APP, "kf"), Owner(OwnerKind.HELM, "monitoring/prom")
